@@ -1,0 +1,3 @@
+"""What agents call that is not an LLM: retrieval, recommenders, catalog, image generation."""
+
+__all__: list[str] = []
