@@ -197,6 +197,7 @@ def load_chat_model(
         timeout=settings.request_timeout,
         max_retries=0,  # retries live in aisle's one layer (RetryPolicy)
         retry_policy=RetryPolicy(max_retries=settings.max_retries,
+                                 initial_wait=settings.retry_initial_wait,
                                  max_wait=settings.retry_max_wait),
         limiter=_limiter(provider, api_base, limit),
         capabilities=caps,

@@ -96,7 +96,7 @@ class RetryPolicy:
         hinted = retry_after_seconds(exc) if exc is not None else None
         if hinted is not None:
             return min(hinted, self.max_wait)
-        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait)
+        backoff = wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait)
         return float(backoff(state))
 
     def _kwargs(self, stats: RetryStats) -> dict[str, Any]:

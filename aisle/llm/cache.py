@@ -7,6 +7,7 @@ credentials and the server address, so re-running an eval costs no model calls.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import threading
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
-from langchain_core.load import dumps, loads
+from langchain_core.messages import message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
 __all__ = ["CACHE_HIT_KEY", "SQLiteCache"]
@@ -70,16 +71,10 @@ class SQLiteCache(BaseCache):
                 self.misses += 1
                 return None
             self.hits += 1
-        generations: list[Generation] = loads(row[0], allowed_objects="core")
-        for gen in generations:
-            if isinstance(gen, ChatGeneration):
-                gen.message.response_metadata = {
-                    **gen.message.response_metadata, CACHE_HIT_KEY: True
-                }
-        return generations
+        return [_decode(item) for item in json.loads(row[0])]
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        value = dumps(list(return_val))
+        value = json.dumps([_encode(gen) for gen in return_val])
         key = self._key(prompt, llm_string)
         with self._lock, self._conn:
             self._conn.execute(
@@ -103,3 +98,17 @@ class SQLiteCache(BaseCache):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _encode(gen: Generation) -> dict[str, Any]:
+    if isinstance(gen, ChatGeneration):
+        return {"message": message_to_dict(gen.message), "info": gen.generation_info}
+    return {"text": gen.text, "info": gen.generation_info}
+
+
+def _decode(item: dict[str, Any]) -> Generation:
+    if "message" not in item:
+        return Generation(text=item["text"], generation_info=item["info"])
+    message = messages_from_dict([item["message"]])[0]
+    message.response_metadata = {**message.response_metadata, CACHE_HIT_KEY: True}
+    return ChatGeneration(message=message, generation_info=item["info"])

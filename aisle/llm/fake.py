@@ -46,7 +46,9 @@ class FakeChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    responses: Sequence[Reply] = Field(default_factory=list)
+    # Any, not Reply: pydantic would otherwise coerce a scripted pydantic answer into
+    # an AIMessage.
+    responses: Sequence[Any] = Field(default_factory=list)
     cycle: bool = False
     capabilities: Capabilities = Field(default_factory=Capabilities)
     model_id: str = "fake"

@@ -1,0 +1,8 @@
+"""Test helpers that ship with aisle, for its own tests, benchmarks and users' tests:
+an OpenAI-compatible stub server with fault injection, and schema-driven fake answers.
+"""
+
+from aisle.testing.schema_instance import schema_instance, schema_reply
+from aisle.testing.stub_server import Fault, StubServer
+
+__all__ = ["Fault", "StubServer", "schema_instance", "schema_reply"]
