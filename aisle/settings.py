@@ -36,7 +36,7 @@ class Settings(BaseSettings):
 
     # Reliability, shared by every OpenAI-compatible backend.
     request_timeout: float = Field(120.0, gt=0, description="Seconds before one request times out.")
-    max_retries: int = Field(4, ge=0, description="Retries on 429, 5xx, timeouts, lost connections.")
+    max_retries: int = Field(4, ge=0, description="Retries on 429, 5xx, timeouts, drops.")
     retry_initial_wait: float = Field(0.5, ge=0, description="First back-off, seconds.")
     retry_max_wait: float = Field(30.0, gt=0, description="Longest single back-off, seconds.")
     max_concurrency: int = Field(4, ge=1, description="In-flight requests per backend.")

@@ -47,6 +47,14 @@ def pull(
         console.print(f"[green]ready[/] {name}: {path} (sha256 {model.sha256[:12]}...)")
 
 
+@app.command("path")
+def path(name: str = typer.Argument(DEFAULT_LOCAL_MODEL, help="Registry name.")) -> None:
+    """Print the ready GGUF file's path (pulling the model first if needed)."""
+    with aisle_errors():
+        _, gguf = resolve_gguf(name)
+    typer.echo(str(gguf))
+
+
 @app.command("serve")
 def serve(
     model: str = typer.Argument(DEFAULT_LOCAL_MODEL, help="Registry name or .gguf path."),

@@ -62,6 +62,19 @@ class AisleChatModel(ChatOpenAI):
         key = {"backend": self.backend, "params": params}
         return json.dumps(key, sort_keys=True, default=str)
 
+    def _route_response_format(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # ChatOpenAI sends any `response_format` through the SDK's beta `parse()`,
+        # which raises on a truncated answer instead of returning it. Sent as an
+        # extra body field the request is the same on the wire, and a truncated
+        # answer comes back as text, where the structured-output repair turn sees it.
+        fmt = kwargs.get("response_format")
+        if not isinstance(fmt, dict):
+            return kwargs
+        rest = {k: v for k, v in kwargs.items() if k != "response_format"}
+        rest["extra_body"] = {**(self.extra_body or {}), **(kwargs.get("extra_body") or {}),
+                              "response_format": fmt}
+        return rest
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -73,7 +86,8 @@ class AisleChatModel(ChatOpenAI):
             for attempt in self.retry_policy.retrying(self._retry_stats):
                 with attempt, self.limiter.slot():
                     self._retry_stats.attempts += 1
-                    return super()._generate(messages, stop, run_manager, **kwargs)
+                    return super()._generate(messages, stop, run_manager,
+                                             **self._route_response_format(kwargs))
         except Exception as exc:
             translated = translate_error(exc, self.backend, self.openai_api_base)
             if translated is exc:
@@ -93,7 +107,9 @@ class AisleChatModel(ChatOpenAI):
                 with attempt:
                     async with self.limiter.aslot():
                         self._retry_stats.attempts += 1
-                        return await super()._agenerate(messages, stop, run_manager, **kwargs)
+                        return await super()._agenerate(
+                            messages, stop, run_manager, **self._route_response_format(kwargs)
+                        )
         except Exception as exc:
             translated = translate_error(exc, self.backend, self.openai_api_base)
             if translated is exc:

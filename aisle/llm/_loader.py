@@ -11,6 +11,7 @@ from typing import Any
 
 from langchain_core.caches import BaseCache
 from langchain_core.language_models import BaseChatModel
+from pydantic import SecretStr
 
 from aisle.errors import ConfigurationError
 from aisle.llm._capabilities import Capabilities
@@ -143,7 +144,7 @@ def load_chat_model(
     resolved_cache: BaseCache | bool
     if isinstance(cache, BaseCache):
         resolved_cache = cache
-    elif cache is None and settings.cache_enabled or cache is True:
+    elif (cache is None and settings.cache_enabled) or cache is True:
         resolved_cache = get_cache(settings)
     else:
         resolved_cache = False
@@ -191,9 +192,9 @@ def load_chat_model(
         model_id=model_id,
         backend=provider,
         base_url=api_base,
-        api_key=key,
+        api_key=SecretStr(key),
         temperature=temperature,
-        max_tokens=max_tokens,
+        max_completion_tokens=max_tokens,
         timeout=settings.request_timeout,
         max_retries=0,  # retries live in aisle's one layer (RetryPolicy)
         retry_policy=RetryPolicy(max_retries=settings.max_retries,

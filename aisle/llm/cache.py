@@ -87,13 +87,15 @@ class SQLiteCache(BaseCache):
         with self._lock, self._conn:
             self._conn.execute("DELETE FROM responses")
 
-    def __len__(self) -> int:
+    def entries(self) -> int:
+        """Responses stored on disk."""
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
         """Entries on disk and this process's hit/miss counts."""
-        return {"path": self.path, "entries": len(self), "hits": self.hits, "misses": self.misses}
+        return {"path": self.path, "entries": self.entries(),
+                "hits": self.hits, "misses": self.misses}
 
     def close(self) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -22,7 +23,8 @@ __all__ = ["FakeCall", "FakeChatModel", "Reply"]
 Reply = str | AIMessage | BaseModel | dict[str, Any] | Exception | Callable[..., Any]
 
 
-class FakeCall(BaseModel):
+@dataclass(frozen=True)
+class FakeCall:
     """One call the fake received."""
 
     messages: list[BaseMessage]

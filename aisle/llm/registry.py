@@ -21,7 +21,7 @@ from pathlib import Path
 from aisle.errors import ConfigurationError, ModelNotFoundError
 from aisle.settings import get_settings
 
-__all__ = ["REGISTRY", "DEFAULT_LOCAL_MODEL", "LocalModel", "get_model", "resolve_gguf"]
+__all__ = ["DEFAULT_LOCAL_MODEL", "REGISTRY", "LocalModel", "get_model", "resolve_gguf"]
 
 logger = logging.getLogger(__name__)
 

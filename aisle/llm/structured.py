@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, convert_to_messages
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
 from aisle.errors import StructuredOutputError
@@ -72,8 +72,9 @@ def _prepare(
     agent: str | None,
     config: RunnableConfig | None,
     bind: dict[str, Any],
-) -> tuple[Any, list[BaseMessage], RunnableConfig]:
+) -> tuple[Runnable[LanguageModelInput, BaseMessage], list[BaseMessage], RunnableConfig]:
     msgs = list(convert_to_messages([messages] if isinstance(messages, str) else messages))
+    runnable: Runnable[LanguageModelInput, BaseMessage]
     if capabilities_of(model).json_schema:
         response_format = {
             "type": "json_schema",
@@ -90,8 +91,12 @@ def _prepare(
     return runnable, msgs, cfg
 
 
-def _check(message: BaseMessage, schema: type[T]) -> tuple[T | None, str, str]:
-    raw = message.text if isinstance(message, AIMessage) else str(message.content)
+def _as_ai(message: BaseMessage) -> AIMessage:
+    return message if isinstance(message, AIMessage) else AIMessage(content=message.text)
+
+
+def _check(message: AIMessage, schema: type[T]) -> tuple[T | None, str, str]:
+    raw = message.text
     try:
         return parse_structured(raw, schema), raw, ""
     except (ValueError, ValidationError) as e:
@@ -148,7 +153,7 @@ async def ainvoke_structured(
     raws: list[str] = []
     errors: list[str] = []
     for attempt in (1, 2) if repair else (1,):
-        message = await runnable.ainvoke(msgs, cfg)
+        message = _as_ai(await runnable.ainvoke(msgs, cfg))
         value, raw, error = _check(message, schema)
         if value is not None:
             return StructuredAnswer(value, raw, attempt, message)
@@ -173,7 +178,7 @@ def invoke_structured(
     raws: list[str] = []
     errors: list[str] = []
     for attempt in (1, 2) if repair else (1,):
-        message = runnable.invoke(msgs, cfg)
+        message = _as_ai(runnable.invoke(msgs, cfg))
         value, raw, error = _check(message, schema)
         if value is not None:
             return StructuredAnswer(value, raw, attempt, message)

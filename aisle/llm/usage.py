@@ -109,7 +109,7 @@ class UsageTracker(BaseCallbackHandler):
                 if not isinstance(gen, ChatGeneration) or not isinstance(gen.message, AIMessage):
                     continue
                 hit = hit or bool(gen.message.response_metadata.get(CACHE_HIT_KEY))
-                usage = gen.message.usage_metadata or {}
+                usage: dict[str, Any] = dict(gen.message.usage_metadata or {})
                 prompt += int(usage.get("input_tokens", 0))
                 completion += int(usage.get("output_tokens", 0))
                 details = usage.get("input_token_details") or {}

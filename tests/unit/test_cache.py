@@ -35,7 +35,7 @@ def test_cache_persists_across_processes(stub: StubServer, tmp_path: Path) -> No
     _model(stub, reopened).invoke("hello")
     assert stub.stats.requests == 1
     assert reopened.hits == 1
-    assert len(reopened) == 1
+    assert reopened.entries() == 1
 
 
 def test_key_covers_parameters_but_not_credentials_or_address(tmp_path: Path) -> None:

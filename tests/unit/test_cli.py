@@ -76,7 +76,8 @@ def test_models_list_and_info() -> None:
         assert name in listed.output
     info = runner.invoke(app, ["info"], env={"COLUMNS": "250"})
     assert info.exit_code == 0, info.output
-    assert "json-schema output" in info.output and "vllm" in info.output
+    assert "json-schema output" in info.output
+    assert "vllm" in info.output
 
 
 def test_pull_unknown_model() -> None:

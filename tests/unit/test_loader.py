@@ -30,7 +30,7 @@ def test_parse_spec(spec: str, expected: tuple[str, str]) -> None:
 
 
 def test_unknown_provider_names_the_choices() -> None:
-    with pytest.raises(ConfigurationError, match="unknown model provider 'anthropic'.*local"):
+    with pytest.raises(ConfigurationError, match=r"unknown model provider 'anthropic'.*local"):
         load_chat_model("anthropic:claude")
 
 
@@ -91,11 +91,13 @@ def test_registry_entries_are_complete() -> None:
     assert [c.path for c in qwen.chunks] == [f"data/part0{i}.bin" for i in range(1, 7)]
     assert get_model("gemma3-270m").instruct is False
     for m in REGISTRY.values():
-        assert len(m.sha256) == 64 and m.size > 0 and m.chat_template
+        assert len(m.sha256) == 64
+        assert m.size > 0
+        assert m.chat_template
 
 
 def test_unknown_local_model_and_missing_path() -> None:
-    with pytest.raises(ConfigurationError, match="unknown local model 'nope'.*smollm2-135m"):
+    with pytest.raises(ConfigurationError, match=r"unknown local model 'nope'.*smollm2-135m"):
         get_model("nope")
     with pytest.raises(ModelNotFoundError, match="not found"):
         resolve_gguf("/no/such/model.gguf")
@@ -103,7 +105,8 @@ def test_unknown_local_model_and_missing_path() -> None:
 
 def test_missing_optional_dependency_says_what_to_install() -> None:
     err = MissingDependencyError("vllm", "the vllm backend", install="make vllm-env")
-    assert "make vllm-env" in str(err) and "vllm" in str(err)
+    assert "make vllm-env" in str(err)
+    assert "vllm" in str(err)
 
 
 def test_vllm_without_a_model_is_a_clear_error() -> None:

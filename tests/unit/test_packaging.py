@@ -20,7 +20,8 @@ mods = {m: importlib.import_module(m).__file__ for m in sys.argv[1:]}
 bare = [b for b in ("agents", "graphs", "prompts", "tools", "evals")
         if importlib.util.find_spec(b) is not None]
 from aisle.prompts import render
-print(json.dumps({"files": mods, "bare": bare, "prompt": render("chat/system.j2", json_schema=True)}))
+prompt = render("chat/system.j2", json_schema=True)
+print(json.dumps({"files": mods, "bare": bare, "prompt": prompt}))
 """
 
 

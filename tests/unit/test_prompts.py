@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import jinja2
 import pytest
-
 from aisle.prompts import load_template, render
 
 
@@ -14,7 +13,7 @@ def test_missing_variable_is_an_error() -> None:
 
 
 def test_unknown_template() -> None:
-    with pytest.raises(FileNotFoundError, match="nope.j2"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.j2"):
         load_template("nope.j2")
 
 

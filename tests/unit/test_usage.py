@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -53,11 +54,8 @@ def test_agent_defaults_to_the_langgraph_node() -> None:
 
 def test_errors_are_counted() -> None:
     model = FakeChatModel(responses=[RuntimeError("down")])
-    with track_usage() as usage:
-        try:
-            model.invoke("q")
-        except RuntimeError:
-            pass
+    with track_usage() as usage, contextlib.suppress(RuntimeError):
+        model.invoke("q")
     assert usage.total().errors == 1
     assert usage.records[0].error == "RuntimeError"
 
@@ -80,4 +78,5 @@ def test_table_and_dict() -> None:
     console = Console(record=True, width=160)
     console.print(usage.table())
     text = console.export_text()
-    assert "nli" in text and "total" in text
+    assert "nli" in text
+    assert "total" in text

