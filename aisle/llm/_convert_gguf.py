@@ -78,9 +78,7 @@ def is_up_to_date(out_dir: Path, sha256: str, dtype: str) -> bool:
         return False
     marker = read_marker(out_dir)
     return (
-        marker is not None
-        and marker.get("gguf_sha256") == sha256
-        and marker.get("dtype") == dtype
+        marker is not None and marker.get("gguf_sha256") == sha256 and marker.get("dtype") == dtype
     )
 
 
@@ -126,22 +124,23 @@ def _strip_quantization(model: Any) -> None:
 def _write_chat_template(out_dir: Path, template: str) -> None:
     """Make sure the saved tokenizer carries ``template``.
 
-    Writes ``chat_template.jinja`` and, when ``tokenizer_config.json`` has no
-    template and no ``.jinja`` file was saved, also sets it there.
+    Transformers (>= 4.43) and vLLM read the template from
+    ``chat_template.jinja`` next to ``tokenizer_config.json``; write it there
+    when ``save_pretrained`` did not.
 
     Args:
         out_dir: Directory holding the saved tokenizer.
         template: Jinja chat template.
     """
     jinja = out_dir / "chat_template.jinja"
-    if not jinja.is_file() or not jinja.read_text(encoding="utf-8").strip():
-        jinja.write_text(template, encoding="utf-8")
+    if jinja.is_file() and jinja.read_text(encoding="utf-8").strip():
+        return
     config_path = out_dir / "tokenizer_config.json"
     if config_path.is_file():
         config = json.loads(config_path.read_text(encoding="utf-8"))
-        if not config.get("chat_template") and not jinja.is_file():
-            config["chat_template"] = template
-            config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+        if config.get("chat_template"):
+            return
+    jinja.write_text(template, encoding="utf-8")
 
 
 def convert(gguf_path: Path, out_dir: Path, dtype: str = "bfloat16") -> dict[str, Any]:
@@ -167,7 +166,7 @@ def convert(gguf_path: Path, out_dir: Path, dtype: str = "bfloat16") -> dict[str
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     gguf_path = gguf_path.resolve()
     if not gguf_path.is_file():
-        raise FileNotFoundError(gguf_path)
+        raise FileNotFoundError(f"GGUF file not found: {gguf_path}")
     out_dir = out_dir.resolve()
     started = time.monotonic()
     sha256 = sha256_file(gguf_path)
@@ -254,10 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The argument parser.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="Convert a GGUF checkpoint into a Hugging Face model directory."
+    )
     parser.add_argument("--gguf", required=True, type=Path, help="source .gguf file")
     parser.add_argument("--out", required=True, type=Path, help="output model directory")
-    parser.add_argument("--dtype", choices=DTYPES, default="bfloat16", help="weight dtype (default bfloat16)")
+    parser.add_argument(
+        "--dtype", choices=DTYPES, default="bfloat16", help="weight dtype (default bfloat16)"
+    )
     return parser
 
 

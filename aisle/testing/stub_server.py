@@ -69,7 +69,11 @@ class StubServer:
     """
 
     def __init__(
-        self, latency: float = 0.0, max_concurrency: int = 0, reply: str = "stub answer"
+        self,
+        latency: float = 0.0,
+        max_concurrency: int = 0,
+        reply: str = "stub answer",
+        port: int = 0,
     ) -> None:
         self.latency = latency
         self.reply = reply
@@ -77,7 +81,7 @@ class StubServer:
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(max_concurrency) if max_concurrency > 0 else None
-        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -219,3 +223,33 @@ class StubServer:
                 self._send(200, payload)
 
         return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stub as a process: `python -m aisle.testing.stub_server --port N`.
+
+    Unknown arguments are ignored, so it can stand in for a server command line
+    (tests use it in place of vLLM's).
+    """
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="OpenAI-compatible stub server")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--max-concurrency", type=int, default=0)
+    args, _ = parser.parse_known_args(argv)
+    server = StubServer(latency=args.latency, max_concurrency=args.max_concurrency,
+                        port=args.port).start()
+    print(f"stub listening on {server.base_url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
