@@ -54,7 +54,7 @@ typecheck: $(BIN)/.installed
 
 test: setup vllm-env lint typecheck
 	AISLE_TEST_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python AISLE_TEST_VLLM_MODEL=$(HF_SMOLLM2) \
-	  AISLE_REQUIRE_VLLM=1 $(BIN)/pytest
+	  AISLE_TEST_VLLM_TMPDIR=$(AISLE_HOME)/vllm-tmp AISLE_REQUIRE_VLLM=1 $(BIN)/pytest
 
 # Unit tier only: no model, no server.
 test-fast: $(BIN)/.installed

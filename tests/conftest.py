@@ -71,7 +71,7 @@ def vllm_server() -> Iterator[object]:
     # asks for 92% of NUMA node 0), eager mode (compiling costs ~2 minutes and gains
     # nothing here), loopback only, no telemetry, no hub. TMPDIR is kept under
     # AISLE_HOME so the kernel vLLM compiles for logprobs is cached between runs.
-    tmp = Path(os.environ.get("AISLE_HOME", REPO / ".aisle")) / "vllm-tmp"
+    tmp = Path(os.environ.get("AISLE_TEST_VLLM_TMPDIR", REPO / ".aisle" / "vllm-tmp"))
     tmp.mkdir(parents=True, exist_ok=True)
     env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "auto",
            "VLLM_HOST_IP": "127.0.0.1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",

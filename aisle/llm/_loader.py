@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from aisle.errors import ConfigurationError
 from aisle.llm._capabilities import Capabilities
 from aisle.llm._chat import AisleChatModel
+from aisle.llm._http import async_client
 from aisle.llm._retry import ConcurrencyLimiter, RetryPolicy
 from aisle.llm.cache import SQLiteCache
 from aisle.llm.fake import FakeChatModel
@@ -196,6 +197,7 @@ def load_chat_model(
         temperature=temperature,
         max_completion_tokens=max_tokens,
         timeout=settings.request_timeout,
+        http_async_client=async_client(settings.request_timeout),
         max_retries=0,  # retries live in aisle's one layer (RetryPolicy)
         retry_policy=RetryPolicy(max_retries=settings.max_retries,
                                  initial_wait=settings.retry_initial_wait,
