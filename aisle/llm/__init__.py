@@ -49,8 +49,8 @@ __all__ = [
     "get_model",
     "invoke_structured",
     "load_chat_model",
-    "parse_structured",
     "parse_spec",
+    "parse_structured",
     "token_logprobs",
     "track_usage",
 ]

@@ -7,6 +7,7 @@ It serves `/v1/chat/completions`, `/v1/models` and `/health`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -244,10 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"stub listening on {server.base_url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     server.stop()
 
 

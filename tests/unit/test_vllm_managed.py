@@ -3,7 +3,6 @@ readiness timeout, early exit, missing vLLM, and a clean stop of the process gro
 
 from __future__ import annotations
 
-import os
 import stat
 import sys
 import time
@@ -103,7 +102,8 @@ def test_load_chat_model_starts_and_reuses_a_managed_server(tmp_path: Path) -> N
         servers = [s for c, s in _vllm_servers.items() if c.python == python]
         assert len(servers) == 1  # one server for both models
         cmd = servers[0].config.command(port=1)
-        assert "--max-model-len" in cmd and "--enforce-eager" in cmd
+        assert "--max-model-len" in cmd
+        assert "--enforce-eager" in cmd
     finally:
         for config in [c for c in _vllm_servers if c.python == python]:
             _vllm_servers.pop(config).stop()
