@@ -77,7 +77,8 @@ def bench_slots(slots: int, n: int, max_tokens: int, reps: int) -> dict[str, Any
     server.stop()
     d, a = statistics.median(direct), statistics.median(layered)
     return {"slots": slots, "requests": n, "direct_s": direct, "aisle_s": layered,
-            "direct_rps": n / d, "aisle_rps": n / a, "overhead": a / d - 1.0}
+            "direct_rps": n / d, "aisle_rps": n / a, "overhead": a / d - 1.0,
+            "overhead_ms_per_request": 1000 * (a - d) / n * slots}
 
 
 def bench_cache_hit(hits: int) -> dict[str, Any]:
@@ -100,9 +101,9 @@ def bench_cache_hit(hits: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=12)
-    parser.add_argument("--max-tokens", type=int, default=16)
-    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=24)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).parent / "results" / "bench_backend.json")
@@ -112,11 +113,12 @@ def main() -> None:
     table = Table(title=f"aisle backend layer vs direct HTTP, SmolLM2-135M on llama.cpp "
                         f"({args.requests} requests, {args.max_tokens} tokens max, "
                         f"median of {args.reps})")
-    for col in ("slots = concurrency", "direct req/s", "aisle req/s", "aisle overhead"):
+    for col in ("slots = concurrency", "direct req/s", "aisle req/s", "aisle overhead",
+                "overhead ms/request"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(str(r["slots"]), f"{r['direct_rps']:.2f}", f"{r['aisle_rps']:.2f}",
-                      f"{100 * r['overhead']:+.1f}%")
+                      f"{100 * r['overhead']:+.1f}%", f"{r['overhead_ms_per_request']:+.1f}")
     console = Console()
     console.print(table)
     console.print(f"cache: miss {cache['miss_s'] * 1000:.0f} ms; hit median "
