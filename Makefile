@@ -12,9 +12,14 @@ SCHEMA := {"type":"object","properties":{"product":{"type":"string","maxLength":
 
 .PHONY: setup run test test-fast lint typecheck vllm-env bench clean
 
+# torch comes first, pinned, so sentence-transformers does not pull another build: on
+# this kind of machine 2.13.0 is the CPU wheel on local disk.
+TORCH ?= torch==2.13.0
+
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python $(PIP) install -e '.[dev]'
+	$(BIN)/python $(PIP) install '$(TORCH)'
+	$(BIN)/python $(PIP) install -e '.[dev,retrieval,eval]'
 	touch $@
 
 $(AISLE_HOME)/models/smollm2-135m.verified: $(BIN)/.installed

@@ -1,5 +1,5 @@
 """Prompt templates as files, one per agent role, rendered strictly with Jinja2."""
 
-from aisle.prompts._render import load_template, render
+from aisle.prompts._render import fingerprint, load_template, render
 
-__all__ = ["load_template", "render"]
+__all__ = ["fingerprint", "load_template", "render"]

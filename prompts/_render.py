@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined, Template
 
-__all__ = ["load_template", "render"]
+__all__ = ["fingerprint", "load_template", "render"]
 
 _env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
@@ -34,3 +34,16 @@ def render(name: str, **variables: Any) -> str:
         'You are a'
     """
     return load_template(name).render(**variables)
+
+
+def fingerprint(folder: str) -> str:
+    """A short hash of every template in `prompts/<folder>`: changes when any prompt does,
+    so stored eval results are never mixed across prompt versions."""
+    import hashlib
+
+    root = importlib.resources.files("aisle.prompts").joinpath(folder)
+    digest = hashlib.sha256()
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".j2"):
+            digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return digest.hexdigest()[:12]

@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from aisle.cli import chat, info, models
+from aisle.cli import arag, chat, info, models
 
 __all__ = ["app", "main"]
 
@@ -19,6 +19,9 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.command("chat")(chat.chat)
 app.command("info")(info.info)
+app.command("index")(arag.index)
+app.command("recommend")(arag.recommend)
+app.add_typer(arag.eval_app, name="eval")
 
 
 @app.callback()

@@ -1,0 +1,71 @@
+"""Markdown and PNG reports for eval results (the JSON is the source of truth)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aisle.errors import MissingDependencyError
+
+__all__ = ["ranking_chart", "ranking_markdown"]
+
+SHOWN = ("ndcg@1", "ndcg@5", "ndcg@10", "ndcg@20", "hit@1", "hit@5", "hit@10")
+
+
+def ranking_markdown(result: dict[str, Any], title: str) -> str:
+    """Metrics (with 95% intervals), validity and usage as Markdown tables."""
+    lines = [f"# {title}", ""]
+    meta = result.get("run", {})
+    if meta:
+        lines += [f"- {k}: `{v}`" for k, v in meta.items()] + [""]
+    lines += ["## Metrics (mean, 95% bootstrap interval over users)", "",
+              "| method | users | " + " | ".join(SHOWN) + " |",
+              "|---|---|" + "---|" * len(SHOWN)]
+    for method, m in result["metrics"].items():
+        cells = [f"{m[k]:.4f} [{m['ci95'][k][0]:.3f}, {m['ci95'][k][1]:.3f}]" for k in SHOWN]
+        lines.append(f"| {method} | {m['n_users']} | " + " | ".join(cells) + " |")
+    if result.get("validity"):
+        keys = sorted({k for v in result["validity"].values() for k in v})
+        lines += ["", "## Ranker validity (counts over users)", "",
+                  "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for method, v in result["validity"].items():
+            lines.append(f"| {method} | " + " | ".join(str(v.get(k, "")) for k in keys) + " |")
+    if result.get("usage"):
+        lines += ["", "## Model usage", "",
+                  "| method | agent | calls | cache hits | prompt tok | completion tok | "
+                  "mean latency s |", "|---|---|---|---|---|---|---|"]
+        for method, agents in result["usage"].items():
+            for agent, u in agents.items():
+                lines.append(f"| {method} | {agent} | {u['calls']} | {u['cache_hits']} | "
+                             f"{u['prompt_tokens']} | {u['completion_tokens']} | "
+                             f"{u['mean_latency_s']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def ranking_chart(result: dict[str, Any], path: Path, title: str) -> None:
+    """A bar chart of NDCG@5 and Hit@5 per method with 95% intervals."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise MissingDependencyError("matplotlib", "eval charts",
+                                     install="pip install 'aisle[eval]'") from e
+    methods = list(result["metrics"])
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(methods) + 2), 4))
+    width = 0.38
+    for j, key in enumerate(("ndcg@5", "hit@5")):
+        means = [result["metrics"][m][key] for m in methods]
+        lows = [means[i] - result["metrics"][m]["ci95"][key][0] for i, m in enumerate(methods)]
+        highs = [result["metrics"][m]["ci95"][key][1] - means[i] for i, m in enumerate(methods)]
+        xs = [i + (j - 0.5) * width for i in range(len(methods))]
+        ax.bar(xs, means, width, yerr=[lows, highs], capsize=3, label=key)
+    ax.set_xticks(range(len(methods)), methods, rotation=20, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

