@@ -81,6 +81,57 @@ def bench_slots(slots: int, n: int, max_tokens: int, reps: int) -> dict[str, Any
             "overhead_ms_per_request": 1000 * (a - d) / n * slots}
 
 
+def bench_stub_overhead(n: int, reps: int) -> dict[str, Any]:
+    """Per-call cost of the layer alone: sequential calls to a zero-latency stub server
+    in another process, direct httpx vs aisle, alternating."""
+    import subprocess
+    import sys
+
+    from aisle.llm.vllm import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "aisle.testing.stub_server", "--port",
+                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        model = load_chat_model("openai:stub", base_url=base, api_key="k",
+                                settings=Settings(cache_enabled=False), max_tokens=16)
+
+        async def direct() -> float:
+            async with httpx.AsyncClient() as client:
+                t0 = time.perf_counter()
+                for i in range(n):
+                    r = await client.post(f"{base}/v1/chat/completions", json={
+                        "model": "stub", "messages": [{"role": "user", "content": f"q{i}"}],
+                        "temperature": 0.0, "max_completion_tokens": 16})
+                    r.raise_for_status()
+                return (time.perf_counter() - t0) / n
+
+        async def layered() -> float:
+            t0 = time.perf_counter()
+            with track_usage():
+                for i in range(n):
+                    await model.ainvoke(f"q{i}")
+            return (time.perf_counter() - t0) / n
+
+        d, a = [], []
+        for _ in range(reps):
+            d.append(asyncio.run(direct()))
+            a.append(asyncio.run(layered()))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return {"calls": n, "direct_ms": 1000 * statistics.median(d),
+            "aisle_ms": 1000 * statistics.median(a),
+            "overhead_ms": 1000 * (statistics.median(a) - statistics.median(d))}
+
+
 def bench_cache_hit(hits: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         cache = SQLiteCache(Path(tmp) / "cache.sqlite")
@@ -105,9 +156,18 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--stub-only", action="store_true",
+                        help="Only the per-call overhead against the stub server.")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).parent / "results" / "bench_backend.json")
     args = parser.parse_args()
+    stub = bench_stub_overhead(200, args.reps)
+    console = Console()
+    console.print(f"layer cost per call vs a zero-latency stub (sequential, median of "
+                  f"{args.reps}): direct {stub['direct_ms']:.2f} ms, aisle "
+                  f"{stub['aisle_ms']:.2f} ms, overhead {stub['overhead_ms']:+.2f} ms")
+    if args.stub_only:
+        return
     rows = [bench_slots(s, args.requests, args.max_tokens, args.reps) for s in args.slots]
     cache = bench_cache_hit(200)
     table = Table(title=f"aisle backend layer vs direct HTTP, SmolLM2-135M on llama.cpp "
@@ -119,14 +179,13 @@ def main() -> None:
     for r in rows:
         table.add_row(str(r["slots"]), f"{r['direct_rps']:.2f}", f"{r['aisle_rps']:.2f}",
                       f"{100 * r['overhead']:+.1f}%", f"{r['overhead_ms_per_request']:+.1f}")
-    console = Console()
     console.print(table)
     console.print(f"cache: miss {cache['miss_s'] * 1000:.0f} ms; hit median "
                   f"{cache['hit_median_s'] * 1000:.2f} ms, p95 {cache['hit_p95_s'] * 1000:.2f} ms "
                   f"over {cache['hits']} hits")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": platform.platform(), "args": vars(args) | {
-        "out": str(args.out)}, "rows": rows, "cache": cache}, indent=2))
+        "out": str(args.out)}, "rows": rows, "cache": cache, "stub_overhead": stub}, indent=2))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ from aisle.agents.arag.item_ranker import RankResult, rank_items, ranking_schema
 from aisle.agents.arag.nli import NLIError, NLIJudgement, NLIMode, judge_item, resolve_mode
 from aisle.agents.arag.user_understanding import UserProfile, understand_user
 
+# Bumped whenever an agent's behaviour changes (budgets, parsing, schemas), so stored
+# eval results of different versions are never mixed.
+AGENTS_VERSION = 2
+
 __all__ = [
+    "AGENTS_VERSION",
     "ContextSummary",
     "Item",
     "NLIError",

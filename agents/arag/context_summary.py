@@ -23,7 +23,7 @@ class ScoredItem(BaseModel):
 class ContextSummary(BaseModel):
     """What the accepted candidates offer this shopper."""
 
-    summary: str = Field(max_length=500)
+    summary: str = Field(max_length=400)
 
 
 async def summarize_context(model: BaseChatModel, profile: str,
@@ -32,5 +32,5 @@ async def summarize_context(model: BaseChatModel, profile: str,
     prompt = render("arag/context_summary.j2", profile=profile,
                     items=[i.model_dump() for i in items])
     answer = await ainvoke_structured(model, [HumanMessage(prompt)], ContextSummary,
-                                      agent="context_summary")
+                                      agent="context_summary", max_tokens=320)
     return answer.value

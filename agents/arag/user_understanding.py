@@ -33,6 +33,8 @@ async def understand_user(model: BaseChatModel, history: Sequence[str]) -> UserP
         StructuredOutputError: the model's answer did not validate after a repair turn.
     """
     prompt = render("arag/user_understanding.j2", history=list(history))
+    # Budget enough tokens for both strings at their maximum length (numbers and
+    # names can cost a token per 2-3 characters), so the schema, not max_tokens, ends them.
     answer = await ainvoke_structured(model, [HumanMessage(prompt)], UserProfile,
-                                      agent="user_understanding")
+                                      agent="user_understanding", max_tokens=320)
     return answer.value

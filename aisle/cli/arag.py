@@ -81,6 +81,7 @@ def eval_arag(
     concurrency: int = typer.Option(2, help="Users ranked at once."),
 ) -> None:
     """ARAG and its baselines on the LLMRank protocol; resumable (rerun to continue)."""
+    from aisle.agents.arag import AGENTS_VERSION
     from aisle.evals.arag_suite import LLM_METHODS, METHODS, ARAGEval, EvalSettings, ResultStore
     from aisle.evals.llmrank import load_games
     from aisle.evals.report import ranking_chart, ranking_markdown
@@ -105,7 +106,8 @@ def eval_arag(
                                 arag=ARAGConfig(nli_mode=nli_mode))  # type: ignore[arg-type]
         run_key = json.dumps({"model": spec, "retriever": candidates, "nli_mode": nli_mode,
                               "max_history": settings.max_history,
-                              "prompts": fingerprint("arag")}, sort_keys=True)
+                              "prompts": fingerprint("arag"), "agents": AGENTS_VERSION},
+                             sort_keys=True)
         store = ResultStore(out.with_suffix(".runs.sqlite"))
         runner = ARAGEval(games, idx, llm, settings, store, run_key)
         with _progress() as progress:
@@ -120,7 +122,8 @@ def eval_arag(
         result = runner.report(cases)
         result["run"] = {"data": str(data), "candidates": candidates, "users": len(cases),
                          "model": spec, "nli_mode": nli_mode, "methods": list(chosen),
-                         "prompts": fingerprint("arag"), "max_history": settings.max_history}
+                         "prompts": fingerprint("arag"), "agents": AGENTS_VERSION,
+                         "max_history": settings.max_history}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     title = f"ARAG on LLMRank Games ({candidates} candidates, {len(cases)} users, {spec})"

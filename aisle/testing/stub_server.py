@@ -152,6 +152,7 @@ class StubServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else ~40 ms per answer from delayed ACKs
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

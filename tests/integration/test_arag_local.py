@@ -1,0 +1,46 @@
+"""ARAG end to end on the real embedded model (SmolLM2-135M) for a few real users."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aisle.evals.llmrank import load_games
+from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
+
+from aisle.llm import load_chat_model, track_usage
+from aisle.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "llmrank-games"
+
+
+@pytest.mark.parametrize("nli_mode", ["logprob", "generate"])
+async def test_arag_ranks_real_users_on_the_embedded_model(nli_mode: str) -> None:
+    games = load_games(DATA)
+    model = load_chat_model("local", settings=Settings(cache_enabled=False), max_tokens=256)
+    graph = build_arag_graph()
+    for case in games.cases("random", n_users=2, n_candidates=6):
+        state = {
+            "user_id": case.user_id,
+            "history": [{"id": i, "title": games.title(i)} for i in case.history[-10:]],
+            "candidates": [{"id": i, "title": games.title(i)} for i in case.candidates],
+        }
+        ctx = ARAGContext(model=model, config=ARAGConfig(nli_mode=nli_mode,  # type: ignore[arg-type]
+                                                         min_accepted=2, max_history=10))
+        with track_usage() as usage:
+            out = await graph.ainvoke(state, context=ctx)
+        assert sorted(out["ranking"]) == sorted(case.candidates)  # a full permutation
+        assert len(out["nli"]) == 6
+        scored = [r for r in out["nli"] if r["score"] is not None]
+        assert scored, "every NLI call failed"
+        assert all(0.0 <= r["score"] <= 1.0 for r in scored)
+        assert {r["mode"] for r in scored} == {nli_mode}
+        assert out["user_profile"].startswith("Long-term:")
+        assert len(out["accepted"]) >= 2
+        assert out["context_summary"]
+        per_agent = usage.by_agent()
+        assert per_agent["nli"].calls >= 6
+        assert per_agent["item_ranker"].calls >= 1
+        assert usage.total().errors == 0
