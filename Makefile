@@ -8,9 +8,11 @@ export AISLE_HOME ?= $(CURDIR)/.aisle
 HF_SMOLLM2 := $(AISLE_HOME)/hf/smollm2-135m
 # pip's "Location ... is ignored" notes about this machine's local indexes are noise.
 PIP := -m pip --disable-pip-version-check -q
+DATA ?= ../shared/data/llmrank-games
+SAMPLE_USER ?= 40610
 SCHEMA := {"type":"object","properties":{"product":{"type":"string","maxLength":60},"brand":{"type":"string","maxLength":30},"category":{"type":"string","enum":["shoes","electronics","kitchen","toys","garden"]},"price_usd":{"type":"number"}},"required":["product","brand","category","price_usd"]}
 
-.PHONY: setup run test test-fast lint typecheck vllm-env bench clean
+.PHONY: setup run chat-demo test test-fast lint typecheck vllm-env bench clean
 
 # torch comes first, pinned, so sentence-transformers does not pull another build: on
 # this kind of machine 2.13.0 is the CPU wheel on local disk.
@@ -27,7 +29,13 @@ $(AISLE_HOME)/models/smollm2-135m.verified: $(BIN)/.installed
 
 setup: $(BIN)/.installed $(AISLE_HOME)/models/smollm2-135m.verified
 
+# The main job: ARAG ranks a sample user's 20 candidates (the paper's protocol) on the
+# embedded model and shows each agent's reasoning.
 run: setup
+	$(BIN)/aisle recommend --user $(SAMPLE_USER) --data $(DATA) --candidates random
+
+# A structured answer from the local model (the foundation's smoke test).
+chat-demo: setup
 	$(BIN)/aisle chat --usage --json-schema '$(SCHEMA)' \
 	  "Nike Air Zoom Pegasus 40 men's running shoes, black, now 129.99 USD"
 

@@ -157,11 +157,12 @@ def recommend(
             raise DatasetError(f"user id {user!r} is not in {data / 'Games-6k.test.inter'}")
         history = [{"id": i, "title": games.title(i)} for i in games.histories[user][-20:]]
         state: dict[str, Any] = {"user_id": user, "history": history}
-        idx = open_index(data / "Games.item")
+        ctx = ARAGContext(model=load_chat_model(model))
         if candidates:
             (case,) = games.cases(candidates, users=[user])
             state["candidates"] = [{"id": i, "title": games.title(i)} for i in case.candidates]
-        ctx = ARAGContext(model=load_chat_model(model), retriever=idx.as_retriever())
+        else:  # retrieve 20 from the catalog index (built on first use)
+            ctx.retriever = open_index(data / "Games.item").as_retriever()
         out = asyncio.run(build_arag_graph().ainvoke(state, context=ctx))
     console.print(f"[bold]User {user}[/]: {len(history)} recent items, last: "
                   f"{history[-1]['title']}")

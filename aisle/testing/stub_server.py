@@ -240,9 +240,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--max-concurrency", type=int, default=0)
+    parser.add_argument("--reply", default="stub answer", help="Text of plain answers.")
     args, _ = parser.parse_known_args(argv)
     server = StubServer(latency=args.latency, max_concurrency=args.max_concurrency,
-                        port=args.port).start()
+                        reply=args.reply, port=args.port).start()
     print(f"stub listening on {server.base_url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
