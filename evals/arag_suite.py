@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from langchain_core.language_models import BaseChatModel
+
 from aisle.agents.arag import Item, rank_items
 from aisle.evals.llmrank import EvalCase, GamesData
 from aisle.evals.metrics import rank_of, summarize
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
-from aisle.tools.retrieval import CatalogIndex
-from langchain_core.language_models import BaseChatModel
-
 from aisle.llm import track_usage
+from aisle.tools.retrieval import CatalogIndex
 
 __all__ = ["LLM_METHODS", "METHODS", "ARAGEval", "EvalSettings", "ResultStore"]
 

@@ -24,6 +24,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+from typing_extensions import TypedDict
+
 from aisle.agents.arag import (
     Item,
     NLIJudgement,
@@ -35,13 +42,6 @@ from aisle.agents.arag import (
     summarize_context,
     understand_user,
 )
-from langchain_core.language_models import BaseChatModel
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
-from langgraph.runtime import Runtime
-from langgraph.types import Send
-from typing_extensions import TypedDict
-
 from aisle.errors import AisleError, ConfigurationError
 
 __all__ = ["ARAGConfig", "ARAGContext", "ARAGState", "build_arag_graph", "graph"]

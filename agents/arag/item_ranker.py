@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aisle.agents.arag._common import Item
-from aisle.prompts import render
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field, create_model
 
+from aisle.agents.arag._common import Item
 from aisle.errors import StructuredOutputError
 from aisle.llm import ainvoke_structured
+from aisle.prompts import render
 
 __all__ = ["RankResult", "rank_items", "ranking_schema", "repair_ranking"]
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from aisle.prompts import render
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
 from aisle.errors import AisleError
 from aisle.llm import ainvoke_structured, capabilities_of, choice_probabilities
+from aisle.prompts import render
 
 __all__ = ["NLIError", "NLIJudgement", "NLIMode", "judge_item", "resolve_mode"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aisle.prompts import render
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
 from aisle.llm import ainvoke_structured
+from aisle.prompts import render
 
 __all__ = ["UserProfile", "understand_user"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from aisle.evals.llmrank import load_games
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
-
 from aisle.llm import load_chat_model, track_usage
 from aisle.settings import Settings
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aisle.tools.retrieval import CatalogIndex, Embedder, make_retrieval_tool
 
 from aisle.errors import ConfigurationError
+from aisle.tools.retrieval import CatalogIndex, Embedder, make_retrieval_tool
 
 pytestmark = pytest.mark.integration
 

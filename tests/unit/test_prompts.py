@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jinja2
 import pytest
+
 from aisle.prompts import load_template, render
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from aisle.evals.llmrank import DatasetError, load_games
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "llmrank-games"

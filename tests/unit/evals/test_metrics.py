@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from aisle.evals.metrics import bootstrap_ci, hit_at_k, ndcg_at_k, rank_of, summarize
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aisle.agents.arag import repair_ranking
-from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph, select_accepted
 from langchain_core.messages import AIMessage, BaseMessage
 
+from aisle.agents.arag import repair_ranking
+from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph, select_accepted
 from aisle.llm import Capabilities, FakeChatModel, track_usage
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
