@@ -75,7 +75,8 @@ def serve(
             port=port,
         ))
         url = server.start(timeout=settings.local_startup_timeout)
-    console.print(f"serving {path.name} at [bold]{url}/v1[/] (OpenAI-compatible); Ctrl-C stops")
+    console.print(f"serving {path.name} at [bold]{url}/v1[/] (OpenAI-compatible); Ctrl-C stops",
+                  soft_wrap=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -1,0 +1,5 @@
+"""`python -m aisle.cli` runs the CLI."""
+
+from aisle.cli import main
+
+main()
