@@ -10,7 +10,13 @@ from rich.table import Table
 
 from aisle.cli._common import aisle_errors, byte_progress, console, err_console
 from aisle.llm.local import LocalServerConfig, get_local_server
-from aisle.llm.registry import DEFAULT_LOCAL_MODEL, REGISTRY, get_model, resolve_gguf
+from aisle.llm.registry import (
+    DEFAULT_LOCAL_MODEL,
+    REGISTRY,
+    builtin_template,
+    get_model,
+    resolve_gguf,
+)
 from aisle.settings import get_settings
 
 app = typer.Typer(help="Local GGUF models: list, pull, serve.", no_args_is_help=True)
@@ -66,13 +72,14 @@ def serve(
     """Expose the embedded model as an OpenAI-compatible server until Ctrl-C."""
     settings = get_settings()
     with aisle_errors():
-        _, path = resolve_gguf(model)
+        model_id, path = resolve_gguf(model)
         server = get_local_server(LocalServerConfig(
             model_path=path,
             ctx=ctx or settings.local_ctx,
             parallel=parallel or settings.local_parallel,
             threads=settings.local_threads if threads is None else threads,
             port=port,
+            chat_template=builtin_template(model_id),
         ))
         url = server.start(timeout=settings.local_startup_timeout)
     console.print(f"serving {path.name} at [bold]{url}/v1[/] (OpenAI-compatible); Ctrl-C stops",

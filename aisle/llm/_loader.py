@@ -21,7 +21,7 @@ from aisle.llm._retry import ConcurrencyLimiter, RetryPolicy
 from aisle.llm.cache import SQLiteCache
 from aisle.llm.fake import FakeChatModel
 from aisle.llm.local import LOCAL_CAPABILITIES, LocalServerConfig, get_local_server
-from aisle.llm.registry import DEFAULT_LOCAL_MODEL, resolve_gguf
+from aisle.llm.registry import DEFAULT_LOCAL_MODEL, builtin_template, resolve_gguf
 from aisle.llm.usage import BACKEND_KEY
 from aisle.llm.vllm import VLLM_CAPABILITIES, VLLMServer, VLLMServerConfig
 from aisle.settings import Settings, get_settings
@@ -155,7 +155,7 @@ def load_chat_model(
         model_id, path = resolve_gguf(name or DEFAULT_LOCAL_MODEL)
         server = get_local_server(LocalServerConfig(
             model_path=path, ctx=settings.local_ctx, parallel=settings.local_parallel,
-            threads=settings.local_threads,
+            threads=settings.local_threads, chat_template=builtin_template(model_id),
         ))
         root = server.start(timeout=settings.local_startup_timeout)
         caps = capabilities or LOCAL_CAPABILITIES

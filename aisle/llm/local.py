@@ -41,6 +41,8 @@ class LocalServerConfig:
         threads: CPU threads; 0 means every core.
         port: TCP port on 127.0.0.1; 0 picks a free one.
         verbose: let llama.cpp log to stderr.
+        chat_template: a llama.cpp built-in template name (e.g. "gemma") for a GGUF
+            without its own; None uses the GGUF's Jinja template.
     """
 
     model_path: Path
@@ -49,6 +51,7 @@ class LocalServerConfig:
     threads: int = 0
     port: int = 0
     verbose: bool = False
+    chat_template: str | None = None
 
 
 class LocalServer:
@@ -100,7 +103,11 @@ class LocalServer:
             params.cpuparams.n_threads = threads
             params.cpuparams_batch.n_threads = threads
             params.port = cfg.port
-            params.use_jinja = True  # the GGUF's own chat template, tool calls
+            if cfg.chat_template:
+                params.chat_template = cfg.chat_template  # a built-in, non-Jinja template
+                params.use_jinja = False
+            else:
+                params.use_jinja = True  # the GGUF's own chat template, tool calls
             params.endpoint_metrics = True  # prefix-cache counters for benchmarks
             params.cache_prompt = True
             params.verbosity = 3 if cfg.verbose else -1

@@ -48,6 +48,8 @@ class LocalModel:
         size: its size in bytes.
         instruct: instruction-tuned (False for base models).
         chat_template: where the chat template comes from, for `models list`.
+        builtin_template: a llama.cpp built-in template name to use when the GGUF has
+            none (else the GGUF's own Jinja template is used).
     """
 
     name: str
@@ -58,6 +60,7 @@ class LocalModel:
     size: int
     instruct: bool
     chat_template: str
+    builtin_template: str | None = None
 
     @property
     def packages(self) -> list[str]:
@@ -215,7 +218,10 @@ REGISTRY: dict[str, LocalModel] = {
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             size=253113024,
             instruct=False,
-            chat_template="Gemma turn template in the GGUF; base model, so answers are weak",
+            chat_template="none in the GGUF; aisle applies llama.cpp's built-in 'gemma' "
+                          "turn template (a base model: it continues text, follows no "
+                          "instructions)",
+            builtin_template="gemma",
         ),
     ]
 }
@@ -237,6 +243,12 @@ def get_model(name: str) -> LocalModel:
             f"unknown local model {name!r}; registered models: {known}; "
             "or pass a path to a .gguf file"
         ) from None
+
+
+def builtin_template(model_id: str) -> str | None:
+    """The llama.cpp built-in chat template a registered model needs, if any."""
+    model = REGISTRY.get(model_id)
+    return model.builtin_template if model else None
 
 
 def resolve_gguf(name_or_path: str, *, pull: bool = True) -> tuple[str, Path]:

@@ -112,3 +112,11 @@ def test_missing_optional_dependency_says_what_to_install() -> None:
 def test_vllm_without_a_model_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="vllm:MODEL"):
         load_chat_model("vllm", settings=Settings())
+
+
+def test_base_model_without_template_gets_a_builtin_one() -> None:
+    from aisle.llm.registry import builtin_template
+
+    assert builtin_template("gemma3-270m") == "gemma"
+    assert builtin_template("smollm2-135m") is None  # uses the GGUF's own Jinja template
+    assert builtin_template("/some/path/model") is None
