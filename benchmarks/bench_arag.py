@@ -17,20 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
 from aisle.llm import load_chat_model, track_usage
-from aisle.llm.vllm import free_port
 from aisle.settings import Settings
+from aisle.testing import spawn_stub
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "llmrank-games"
 
@@ -61,19 +58,7 @@ async def _run_users(model: Any, users: list[dict[str, Any]], user_concurrency: 
 
 
 def bench_orchestration(n_users: int, latency: float, cap: int) -> dict[str, Any]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aisle.testing.stub_server", "--port", str(port),
-         "--latency", str(latency), "--max-concurrency", str(cap), "--reply", "Yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with spawn_stub(latency=latency, max_concurrency=cap, reply="Yes") as base:
         from aisle.llm import Capabilities
 
         model = load_chat_model(
@@ -89,9 +74,6 @@ def bench_orchestration(n_users: int, latency: float, cap: int) -> dict[str, Any
             rows.append({"mode": label, "user_concurrency": conc, "calls": calls,
                          "seconds": wall, "calls_per_s": calls / wall,
                          "efficiency": (calls / wall) / (cap / latency)})
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     return {"latency_s": latency, "cap": cap, "ideal_calls_per_s": cap / latency,
             "users": n_users, "rows": rows}
 

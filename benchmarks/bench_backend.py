@@ -29,6 +29,7 @@ from aisle.llm import SQLiteCache, load_chat_model, track_usage
 from aisle.llm.local import LocalServerConfig, get_local_server
 from aisle.llm.registry import resolve_gguf
 from aisle.settings import Settings
+from aisle.testing import spawn_stub
 
 PRODUCTS = ["running shoes", "water bottle", "office chair", "dog leash", "coffee grinder",
             "yoga mat", "headphones", "tent", "kettle", "backpack", "desk lamp", "sunscreen",
@@ -84,22 +85,7 @@ def bench_slots(slots: int, n: int, max_tokens: int, reps: int) -> dict[str, Any
 def bench_stub_overhead(n: int, reps: int) -> dict[str, Any]:
     """Per-call cost of the layer alone: sequential calls to a zero-latency stub server
     in another process, direct httpx vs aisle, alternating."""
-    import subprocess
-    import sys
-
-    from aisle.llm.vllm import free_port
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "aisle.testing.stub_server", "--port",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with spawn_stub() as base:
         model = load_chat_model("openai:stub", base_url=base, api_key="k",
                                 settings=Settings(cache_enabled=False), max_tokens=16)
 
@@ -124,9 +110,6 @@ def bench_stub_overhead(n: int, reps: int) -> dict[str, Any]:
         for _ in range(reps):
             d.append(asyncio.run(direct()))
             a.append(asyncio.run(layered()))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     return {"calls": n, "direct_ms": 1000 * statistics.median(d),
             "aisle_ms": 1000 * statistics.median(a),
             "overhead_ms": 1000 * (statistics.median(a) - statistics.median(d))}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -103,14 +104,37 @@ def _check(message: AIMessage, schema: type[T]) -> tuple[T | None, str, str]:
         return None, raw, str(e)
 
 
-def _repair_turn(raw: str, error: str) -> list[BaseMessage]:
-    return [
-        AIMessage(content=raw),
-        HumanMessage(
-            "Your answer is not valid: "
-            f"{error.strip()}\nReply again with only the corrected JSON object."
-        ),
-    ]
+class _Attempts(Generic[T]):
+    """The first attempt and, if allowed, one repair turn; shared by sync and async."""
+
+    def __init__(self, schema: type[T], messages: list[BaseMessage], repair: bool) -> None:
+        self.schema = schema
+        self.messages = messages
+        self.limit = 2 if repair else 1
+        self.raws: list[str] = []
+        self.errors: list[str] = []
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(1, self.limit + 1))
+
+    def check(self, attempt: int, reply: BaseMessage) -> StructuredAnswer[T] | None:
+        """The validated answer, or None after queueing a repair turn that shows the error."""
+        message = _as_ai(reply)
+        value, raw, error = _check(message, self.schema)
+        if value is not None:
+            return StructuredAnswer(value, raw, attempt, message)
+        self.raws.append(raw)
+        self.errors.append(error)
+        self.messages = [
+            *self.messages,
+            AIMessage(content=raw),
+            HumanMessage("Your answer is not valid: "
+                         f"{error.strip()}\nReply again with only the corrected JSON object."),
+        ]
+        return None
+
+    def failure(self) -> StructuredOutputError:
+        return StructuredOutputError(self.schema.__name__, self.raws, self.errors)
 
 
 async def ainvoke_structured(
@@ -150,17 +174,12 @@ async def ainvoke_structured(
         'Paris'
     """
     runnable, msgs, cfg = _prepare(model, messages, schema, agent, config, bind)
-    raws: list[str] = []
-    errors: list[str] = []
-    for attempt in (1, 2) if repair else (1,):
-        message = _as_ai(await runnable.ainvoke(msgs, cfg))
-        value, raw, error = _check(message, schema)
-        if value is not None:
-            return StructuredAnswer(value, raw, attempt, message)
-        raws.append(raw)
-        errors.append(error)
-        msgs = [*msgs, *_repair_turn(raw, error)]
-    raise StructuredOutputError(schema.__name__, raws, errors)
+    attempts = _Attempts(schema, msgs, repair)
+    for n in attempts:
+        answer = attempts.check(n, await runnable.ainvoke(attempts.messages, cfg))
+        if answer is not None:
+            return answer
+    raise attempts.failure()
 
 
 def invoke_structured(
@@ -175,15 +194,9 @@ def invoke_structured(
 ) -> StructuredAnswer[T]:
     """Synchronous `ainvoke_structured`, for the CLI and scripts."""
     runnable, msgs, cfg = _prepare(model, messages, schema, agent, config, bind)
-    raws: list[str] = []
-    errors: list[str] = []
-    for attempt in (1, 2) if repair else (1,):
-        message = _as_ai(runnable.invoke(msgs, cfg))
-        value, raw, error = _check(message, schema)
-        if value is not None:
-            return StructuredAnswer(value, raw, attempt, message)
-        raws.append(raw)
-        errors.append(error)
-        msgs = [*msgs, *_repair_turn(raw, error)]
-    raise StructuredOutputError(schema.__name__, raws, errors)
-
+    attempts = _Attempts(schema, msgs, repair)
+    for n in attempts:
+        answer = attempts.check(n, runnable.invoke(attempts.messages, cfg))
+        if answer is not None:
+            return answer
+    raise attempts.failure()

@@ -3,6 +3,6 @@ an OpenAI-compatible stub server with fault injection, and schema-driven fake an
 """
 
 from aisle.testing.schema_instance import schema_instance, schema_reply
-from aisle.testing.stub_server import Fault, StubServer
+from aisle.testing.stub_server import Fault, StubServer, spawn_stub
 
-__all__ = ["Fault", "StubServer", "schema_instance", "schema_reply"]
+__all__ = ["Fault", "StubServer", "schema_instance", "schema_reply", "spawn_stub"]

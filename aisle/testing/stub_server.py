@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -225,6 +226,37 @@ class StubServer:
                 self._send(200, payload)
 
         return Handler
+
+
+@contextlib.contextmanager
+def spawn_stub(latency: float = 0.0, max_concurrency: int = 0,
+               reply: str = "stub answer") -> Iterator[str]:
+    """Run the stub in its own process (no GIL shared with the client being measured);
+    yields its root URL once `/health` answers, and stops it afterwards."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from aisle.llm.vllm import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aisle.testing.stub_server", "--port", str(port),
+         "--latency", str(latency), "--max-concurrency", str(max_concurrency), "--reply", reply],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> None:
