@@ -117,6 +117,9 @@ def eval_arag(
                 if method not in tasks:
                     tasks[method] = progress.add_task(method, total=total)
                 progress.update(tasks[method], completed=done)
+                if not err_console.is_terminal and (done % 10 == 0 or done == total):
+                    # A log file gets a plain line now and then instead of a live bar.
+                    err_console.print(f"{method}: {done}/{total} users")
 
             asyncio.run(runner.run(cases, progress=update))
         result = runner.report(cases)
