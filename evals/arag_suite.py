@@ -190,15 +190,21 @@ class ARAGEval:
         await asyncio.gather(*(one(c) for c in cases))
 
     def report(self, cases: Sequence[EvalCase]) -> dict[str, Any]:
-        """Metrics with 95% bootstrap intervals, validity indicators and usage, per method."""
+        """Metrics with 95% bootstrap intervals, validity indicators and usage, per method.
+
+        Every method is scored on the same users: those that all methods have finished
+        (all of `cases` once a run is complete; fewer for a partial run).
+        """
         metrics: dict[str, Any] = {}
         validity: dict[str, Any] = {}
         usage: dict[str, Any] = {}
         seconds: dict[str, float] = {}
         users = {c.user_id for c in cases}
+        by_method = {m: self.store.done(m, self.run_key) for m in self.settings.methods}
+        for stored_users in by_method.values():
+            users &= set(stored_users)
         for method in self.settings.methods:
-            stored = {u: v for u, v in self.store.done(method, self.run_key).items()
-                      if u in users}
+            stored = {u: v for u, v in by_method[method].items() if u in users}
             ranks = [rank_of(v["target"], v["ranking"]) for v in stored.values()]
             metrics[method] = {"n_users": len(stored), **{
                 name: ci["mean"] for name, ci in summarize(ranks).items()}}

@@ -79,6 +79,8 @@ def eval_arag(
                                 help="Comma-separated methods."),
     nli_mode: str = typer.Option("auto", help="auto, logprob or generate."),
     concurrency: int = typer.Option(2, help="Users ranked at once."),
+    report_only: bool = typer.Option(False, "--report-only",
+                                     help="Write the report from stored results; run nothing."),
 ) -> None:
     """ARAG and its baselines on the LLMRank protocol; resumable (rerun to continue)."""
     from aisle.agents.arag import AGENTS_VERSION
@@ -98,7 +100,7 @@ def eval_arag(
         games = load_games(data)
         cases = games.cases(candidates, n_users=users)
         idx = open_index(data / "Games.item")
-        needs_llm = any(m in LLM_METHODS for m in chosen)
+        needs_llm = any(m in LLM_METHODS for m in chosen) and not report_only
         llm = load_chat_model(model) if needs_llm else None
         spec = model or get_settings().model
         settings = EvalSettings(retriever=candidates, n_users=users, methods=chosen,
@@ -121,15 +123,19 @@ def eval_arag(
                     # A log file gets a plain line now and then instead of a live bar.
                     err_console.print(f"{method}: {done}/{total} users")
 
-            asyncio.run(runner.run(cases, progress=update))
+            if not report_only:
+                asyncio.run(runner.run(cases, progress=update))
         result = runner.report(cases)
-        result["run"] = {"data": str(data), "candidates": candidates, "users": len(cases),
+        result["run"] = {"data": str(data), "candidates": candidates, "users_asked": len(cases),
+                         "users_scored": min((m["n_users"] for m in result["metrics"].values()),
+                                             default=0),
                          "model": spec, "nli_mode": nli_mode, "methods": list(chosen),
                          "prompts": fingerprint("arag"), "agents": AGENTS_VERSION,
                          "max_history": settings.max_history}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    title = f"ARAG on LLMRank Games ({candidates} candidates, {len(cases)} users, {spec})"
+    scored = result["run"]["users_scored"]
+    title = f"ARAG on LLMRank Games ({candidates} candidates, {scored} users, {spec})"
     out.with_suffix(".md").write_text(ranking_markdown(result, title))
     ranking_chart(result, out.with_suffix(".png"), title)
     table = Table(title=title)
