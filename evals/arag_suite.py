@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import sqlite3
 import time
@@ -31,6 +32,7 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 
 from aisle.agents.arag import Item, rank_items
+from aisle.errors import AisleError
 from aisle.evals.llmrank import EvalCase, GamesData
 from aisle.evals.metrics import rank_of, summarize
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
@@ -38,6 +40,8 @@ from aisle.llm import track_usage
 from aisle.tools.retrieval import CatalogIndex
 
 __all__ = ["LLM_METHODS", "METHODS", "ARAGEval", "EvalSettings", "ResultStore"]
+
+logger = logging.getLogger(__name__)
 
 NON_LLM_METHODS = ("random", "popularity", "recency", "embedding")
 LLM_METHODS = ("vanilla_rag", "arag_no_nli", "arag")
@@ -92,6 +96,7 @@ class ARAGEval:
         self.store = store
         self.run_key = run_key
         self._popularity: Counter[str] | None = None
+        self.failures: list[tuple[str, str, str]] = []
 
     # -- baselines without a model -------------------------------------------------
     def _popularity_counts(self) -> Counter[str]:
@@ -178,8 +183,15 @@ class ARAGEval:
                     if case.user_id in finished[method]:
                         continue
                     started = time.perf_counter()
-                    with track_usage() as tracker:
-                        value = await self.rank_with_llm(method, case)
+                    try:
+                        with track_usage() as tracker:
+                            value = await self.rank_with_llm(method, case)
+                    except AisleError as e:
+                        # One user's failure (a timeout, a server hiccup) must not end a
+                        # multi-hour run: it is logged, not stored, and retried on resume.
+                        logger.warning("%s failed for user %s: %s", method, case.user_id, e)
+                        self.failures.append((method, case.user_id, str(e)[:300]))
+                        return
                     value.update(target=case.target, usage=tracker.to_dict(),
                                  seconds=time.perf_counter() - started)
                     self.store.put(method, case.user_id, self.run_key, value)

@@ -125,6 +125,10 @@ def eval_arag(
 
             if not report_only:
                 asyncio.run(runner.run(cases, progress=update))
+        if runner.failures:
+            err_console.print(f"[yellow]{len(runner.failures)} (method, user) runs failed and "
+                              f"were not stored; rerun the same command to retry them. "
+                              f"First: {runner.failures[0]}", soft_wrap=True)
         result = runner.report(cases)
         result["run"] = {"data": str(data), "candidates": candidates, "users_asked": len(cases),
                          "users_scored": min((m["n_users"] for m in result["metrics"].values()),
