@@ -73,7 +73,7 @@ def repair_ranking(proposed: Sequence[str], candidate_ids: Sequence[str],
     Example:
         >>> r = repair_ranking(["b", "b", "x"], ["a", "b", "c"], ["c", "a", "b"])
         >>> r.ranking, r.invented, r.duplicates, r.missing
-        (['b', 'c', 'a'], ['x'], ['b'], ['a', 'c'])
+        (['b', 'c', 'a'], ['x'], ['b'], ['c', 'a'])
     """
     valid = set(candidate_ids)
     seen: set[str] = set()
