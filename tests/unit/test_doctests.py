@@ -8,7 +8,6 @@ import pkgutil
 
 import pytest
 
-
 # The root folders are mapped into the namespace (an editable install finds them
 # through its own finder), so each is walked from its own package.
 ROOTS = ("aisle", "aisle.agents", "aisle.graphs", "aisle.prompts", "aisle.tools", "aisle.evals")
