@@ -12,7 +12,7 @@ DATA ?= ../shared/data/llmrank-games
 SAMPLE_USER ?= 40610
 SCHEMA := {"type":"object","properties":{"product":{"type":"string","maxLength":60},"brand":{"type":"string","maxLength":30},"category":{"type":"string","enum":["shoes","electronics","kitchen","toys","garden"]},"price_usd":{"type":"number"}},"required":["product","brand","category","price_usd"]}
 
-.PHONY: setup run chat-demo test test-fast lint typecheck vllm-env bench clean
+.PHONY: setup run chat-demo eval-arag eval-arag-compare test test-fast lint typecheck vllm-env bench clean
 
 # torch comes first, pinned, so sentence-transformers does not pull another build: on
 # this kind of machine 2.13.0 is the CPU wheel on local disk.
@@ -75,6 +75,24 @@ test-fast: $(BIN)/.installed
 
 bench: setup
 	$(BIN)/python benchmarks/bench_backend.py
+	$(BIN)/python benchmarks/bench_arag.py
+
+# ARAG's kept runs (hours on a 2-core CPU; resumable: rerun to continue). Model calls
+# can queue behind a whole NLI fan-out, hence the long request timeout.
+RESULTS := evals/results
+EVAL := AISLE_REQUEST_TIMEOUT=900 $(BIN)/aisle eval arag --data $(DATA) --candidates random
+
+eval-arag: setup
+	$(EVAL) --users 200 --out $(RESULTS)/arag-games-random-smollm2.json
+
+# Both NLI modes x both local instruct models on the first 50 users (ARAG only). The
+# SmolLM2 logprob row makes the same model calls as the 200-user run, so the response
+# cache answers them where that run got there first.
+eval-arag-compare: setup
+	$(BIN)/aisle models pull qwen2.5-coder-0.5b
+	for model in smollm2-135m qwen2.5-coder-0.5b; do for mode in logprob generate; do \
+	  $(EVAL) --users 50 --methods arag --model local:$$model --nli-mode $$mode \
+	    --out $(RESULTS)/arag-games-random-50-$$model-$$mode.json || exit 1; done; done
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) build dist *.egg-info .aisle
