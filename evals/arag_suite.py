@@ -97,6 +97,7 @@ class ARAGEval:
         self.run_key = run_key
         self._popularity: Counter[str] | None = None
         self.failures: list[tuple[str, str, str]] = []
+        self._graphs = {use_nli: build_arag_graph(use_nli=use_nli) for use_nli in (True, False)}
 
     # -- baselines without a model -------------------------------------------------
     def _popularity_counts(self) -> Counter[str]:
@@ -134,8 +135,7 @@ class ARAGEval:
         use_nli = method == "arag"
         config = ARAGConfig(**{**asdict(self.settings.arag), "use_nli": use_nli,
                                "max_history": self.settings.max_history})
-        graph = build_arag_graph(use_nli=use_nli)
-        out = await graph.ainvoke({"user_id": case.user_id, "history": history,
+        out = await self._graphs[use_nli].ainvoke({"user_id": case.user_id, "history": history,
                                    "candidates": candidates},
                                   context=ARAGContext(model=self.model, config=config))
         blackboard = {"user_profile": out.get("user_profile"),
