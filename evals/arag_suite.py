@@ -236,6 +236,16 @@ class ARAGEval:
                     **({"nli_failures": sum(v.get("nli_failures", 0) for v in vals)}
                        if method == "arag" else {}),
                 }
+        if "arag" in self.settings.methods and users:
+            # Diagnostic, no extra model calls: the same ARAG runs ranked by their NLI
+            # scores alone, to separate the NLI signal from what the ranker does with it.
+            ranks = [rank_of(v["target"], nli_order(v)) for u, v in by_method["arag"].items()
+                     if u in users]
+            summary = summarize(ranks)
+            metrics["arag_nli_order"] = {"n_users": len(ranks),
+                                         **{k: ci["mean"] for k, ci in summary.items()},
+                                         "ci95": {k: [ci["ci_low"], ci["ci_high"]]
+                                                  for k, ci in summary.items()}}
         return {"metrics": metrics, "validity": validity, "usage": usage, "seconds": seconds}
 
 
@@ -255,3 +265,11 @@ def _sum_usage(per_user: Sequence[dict[str, dict[str, Any]]]) -> dict[str, dict[
         model_calls = agg["calls"] - agg["cache_hits"]
         agg["mean_latency_s"] = agg["latency_s"] / model_calls if model_calls else 0.0
     return out
+
+
+def nli_order(stored: dict[str, Any]) -> list[str]:
+    """A stored ARAG result's candidates by NLI score (failed items last), ties in the
+    ranker's order."""
+    scores: dict[str, float] = {r["item_id"]: -1.0 if r["score"] is None else float(r["score"])
+                                for r in stored["blackboard"]["nli"]}
+    return sorted(stored["ranking"], key=lambda i: -scores.get(i, -1.0))

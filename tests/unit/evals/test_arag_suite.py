@@ -56,3 +56,12 @@ def test_failed_user_is_skipped_then_retried_on_resume(tmp_path: Path) -> None:
     assert sorted(store.done("vanilla_rag", "k")) == ["a", "b", "c"]
     assert len(model.calls) == calls_before + 1  # only the failed user ran again
     assert again.failures == []
+
+
+def test_nli_order_puts_failed_items_last_and_keeps_ties_in_ranker_order() -> None:
+    from aisle.evals.arag_suite import nli_order
+
+    stored = {"ranking": ["a", "b", "c", "d"], "blackboard": {"nli": [
+        {"item_id": "a", "score": 0.2}, {"item_id": "b", "score": None},
+        {"item_id": "c", "score": 0.9}, {"item_id": "d", "score": 0.2}]}}
+    assert nli_order(stored) == ["c", "a", "d", "b"]
