@@ -145,6 +145,8 @@ class ARAGEval:
         validity.pop("proposed", None)
         if use_nli:
             validity["nli_failures"] = sum(r["score"] is None for r in out["nli"])
+        validity["agent_failures"] = len(out.get("failures", []))
+        blackboard["failures"] = out.get("failures", [])
         return {"ranking": out["ranking"], "validity": validity, "blackboard": blackboard}
 
     async def run(self, cases: Sequence[EvalCase],
@@ -235,6 +237,7 @@ class ARAGEval:
                     "unparseable_rankings": sum(bool(v["parse_failed"]) for v in vals),
                     **({"nli_failures": sum(v.get("nli_failures", 0) for v in vals)}
                        if method == "arag" else {}),
+                    "agent_failures": sum(v.get("agent_failures", 0) for v in vals),
                 }
         if "arag" in self.settings.methods and users:
             # Diagnostic, no extra model calls: the same ARAG runs ranked by their NLI

@@ -42,7 +42,7 @@ from aisle.agents.arag import (
     summarize_context,
     understand_user,
 )
-from aisle.errors import AisleError, ConfigurationError
+from aisle.errors import AisleError, ConfigurationError, StructuredOutputError
 
 __all__ = ["ARAGConfig", "ARAGContext", "ARAGState", "build_arag_graph", "graph"]
 
@@ -102,6 +102,13 @@ class NLIRecord(TypedDict):
     error: str | None
 
 
+class AgentFailure(TypedDict):
+    """An agent that gave no valid answer; the graph went on without its output."""
+
+    agent: str
+    error: str
+
+
 class ARAGState(TypedDict, total=False):
     """The blackboard: inputs and every agent's output."""
 
@@ -114,6 +121,7 @@ class ARAGState(TypedDict, total=False):
     context_summary: str
     ranking: list[str]
     ranker: dict[str, Any]
+    failures: Annotated[list[AgentFailure], operator.add]
 
 
 class _NLITask(TypedDict):
@@ -149,7 +157,14 @@ def fan_out(state: ARAGState, runtime: Runtime[ARAGContext]) -> list[Send]:
 async def user_understanding(state: ARAGState, runtime: Runtime[ARAGContext]
                              ) -> dict[str, Any]:
     ctx = runtime.context
-    profile = await understand_user(ctx.model_for("user_understanding"), _titles(state, ctx))
+    try:
+        profile = await understand_user(ctx.model_for("user_understanding"),
+                                        _titles(state, ctx))
+    except StructuredOutputError as e:
+        # Documented recovery: the ranker works without a profile; the failure stays
+        # on the blackboard and in the eval's validity counts.
+        logger.warning("user understanding failed: %s", e)
+        return {"user_profile": "", "failures": [_failure("user_understanding", e)]}
     return {"user_profile": profile.text()}
 
 
@@ -169,6 +184,10 @@ async def nli(state: _NLITask, runtime: Runtime[ARAGContext]) -> dict[str, Any]:
                                   mode=str(ctx.config.nli_mode), error=str(e)[:300])]}
     return {"nli": [NLIRecord(item_id=item["id"], score=verdict.score,
                               rationale=verdict.rationale, mode=verdict.mode, error=None)]}
+
+
+def _failure(agent: str, error: Exception) -> AgentFailure:
+    return AgentFailure(agent=agent, error=str(error)[:300])
 
 
 def _scores(state: ARAGState) -> dict[str, float]:
@@ -200,8 +219,13 @@ async def context_summary(state: ARAGState, runtime: Runtime[ARAGContext]) -> di
                                ctx.config.min_accepted)
     if not accepted:
         return {"accepted": [], "context_summary": ""}
-    summary = await summarize_context(ctx.model_for("context_summary"),
-                                      state.get("user_profile", ""), accepted)
+    try:
+        summary = await summarize_context(ctx.model_for("context_summary"),
+                                          state.get("user_profile", ""), accepted)
+    except StructuredOutputError as e:
+        logger.warning("context summary failed: %s", e)
+        return {"accepted": accepted, "context_summary": "",
+                "failures": [_failure("context_summary", e)]}
     return {"accepted": accepted, "context_summary": summary.summary}
 
 

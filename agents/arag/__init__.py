@@ -9,7 +9,7 @@ from aisle.agents.arag.user_understanding import UserProfile, understand_user
 
 # Bumped whenever an agent's behaviour changes (budgets, parsing, schemas), so stored
 # eval results of different versions are never mixed.
-AGENTS_VERSION = 2
+AGENTS_VERSION = 3
 
 __all__ = [
     "AGENTS_VERSION",

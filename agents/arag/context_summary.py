@@ -32,5 +32,5 @@ async def summarize_context(model: BaseChatModel, profile: str,
     prompt = render("arag/context_summary.j2", profile=profile,
                     items=[i.model_dump() for i in items])
     answer = await ainvoke_structured(model, [HumanMessage(prompt)], ContextSummary,
-                                      agent="context_summary", max_tokens=320)
+                                      agent="context_summary", max_tokens=480)
     return answer.value

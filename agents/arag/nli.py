@@ -77,6 +77,6 @@ async def judge_item(model: BaseChatModel, history: Sequence[str], item_id: str,
         return NLIJudgement(item_id=item_id, score=probs["Yes"], mode="logprob")
     prompt = render("arag/nli_generate.j2", history=list(history), item=item_title)
     answer = await ainvoke_structured(model, [HumanMessage(prompt)], _Generated, agent="nli",
-                                      max_tokens=128)
+                                      max_tokens=256)
     return NLIJudgement(item_id=item_id, score=answer.value.score / 10.0,
                         rationale=answer.value.rationale, mode="generate")

@@ -33,8 +33,9 @@ async def understand_user(model: BaseChatModel, history: Sequence[str]) -> UserP
         StructuredOutputError: the model's answer did not validate after a repair turn.
     """
     prompt = render("arag/user_understanding.j2", history=list(history))
-    # Budget enough tokens for both strings at their maximum length (numbers and
-    # names can cost a token per 2-3 characters), so the schema, not max_tokens, ends them.
+    # Budget a token per character of both strings at their maximum length (a small
+    # model looping on digits spends about that), so the schema, not max_tokens, ends
+    # them: a truncated string is invalid JSON.
     answer = await ainvoke_structured(model, [HumanMessage(prompt)], UserProfile,
-                                      agent="user_understanding", max_tokens=320)
+                                      agent="user_understanding", max_tokens=600)
     return answer.value

@@ -194,6 +194,9 @@ def recommend(
                       "failed" if score is None else f"{score:.2f}",
                       "yes" if item_id in accepted else "")
     console.print(table)
+    for failure in out.get("failures", []):
+        err_console.print(f"[yellow]{failure['agent']} gave no valid answer[/] (ranked "
+                          f"without it): {failure['error']}", soft_wrap=True)
     if out["ranker"]["repaired"]:
         err_console.print(f"(ranker output repaired: {out['ranker']})")
     target = games.targets.get(user)

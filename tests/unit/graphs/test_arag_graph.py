@@ -182,3 +182,20 @@ def test_generate_mode_prompt_and_scale() -> None:
     assert verdict.rationale == "fits"
     prompt = str(model.calls[0].messages[-1].content)
     assert prompt.index("Zelda") < prompt.index("Mario")  # shared history first, item last
+
+
+async def test_failed_profile_and_summary_are_recorded_and_ranking_still_comes() -> None:
+    class Verbose(Script):
+        def __call__(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
+            text = str(messages[0].content)
+            if "User Understanding Agent" in text or "Context Summary Agent" in text:
+                return '{"long_term": "1.1.1.1.1.1'  # truncated, twice
+            return super().__call__(messages, kwargs)
+
+    script = Verbose(P_YES, ranking=[c["id"] for c in CANDIDATES])
+    out = await build_arag_graph().ainvoke(
+        {"history": HISTORY, "candidates": CANDIDATES}, context=_context(script))
+    assert [f["agent"] for f in out["failures"]] == ["user_understanding", "context_summary"]
+    assert out["user_profile"] == ""
+    assert out["context_summary"] == ""
+    assert out["ranking"] == [c["id"] for c in CANDIDATES]
