@@ -1,0 +1,1 @@
+"""LLM-ensemble labelers: one structured attribute-extraction call per (model, prompt variant)."""
