@@ -15,15 +15,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from aisle.errors import AisleError
+from aisle.evals._errors import DatasetError
 
 __all__ = ["DatasetError", "EvalCase", "GamesData", "load_games"]
 
 RETRIEVERS = ("random", "pop", "bpr", "sasrec", "gru4rec")
-
-
-class DatasetError(AisleError, ValueError):
-    """A data file is missing or malformed, or names an unknown user or item."""
 
 
 @dataclass(frozen=True)
