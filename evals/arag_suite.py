@@ -17,15 +17,12 @@ continues where it stopped (the response cache makes repeated model calls free).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +32,7 @@ from aisle.agents.arag import Item, rank_items
 from aisle.errors import AisleError
 from aisle.evals.llmrank import EvalCase, GamesData
 from aisle.evals.metrics import rank_of, summarize
+from aisle.evals.store import ResultStore
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
 from aisle.llm import track_usage
 from aisle.tools.retrieval import CatalogIndex
@@ -60,28 +58,6 @@ class EvalSettings:
     user_concurrency: int = 2
     seed: int = 2023
     arag: ARAGConfig = field(default_factory=ARAGConfig)
-
-
-class ResultStore:
-    """Per-user rankings on disk (SQLite), keyed by (method, user)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False)
-        with self._conn:
-            self._conn.execute("CREATE TABLE IF NOT EXISTS results (method TEXT, user_id TEXT, "
-                               "run_key TEXT, value TEXT, PRIMARY KEY (method, user_id, run_key))")
-
-    def done(self, method: str, run_key: str) -> dict[str, dict[str, Any]]:
-        rows = self._conn.execute(
-            "SELECT user_id, value FROM results WHERE method = ? AND run_key = ?",
-            (method, run_key)).fetchall()
-        return {u: json.loads(v) for u, v in rows}
-
-    def put(self, method: str, user_id: str, run_key: str, value: dict[str, Any]) -> None:
-        with self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
-                               (method, user_id, run_key, json.dumps(value)))
 
 
 class ARAGEval:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aisle.errors import MissingDependencyError
 
-__all__ = ["ranking_chart", "ranking_markdown"]
+__all__ = ["ensemble_markdown", "ranking_chart", "ranking_markdown"]
 
 SHOWN = ("ndcg@1", "ndcg@5", "ndcg@10", "ndcg@20", "hit@1", "hit@5", "hit@10")
 
@@ -69,3 +69,47 @@ def ranking_chart(result: dict[str, Any], path: Path, title: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def ensemble_markdown(result: dict[str, Any]) -> str:
+    """Crowd-truth accuracy beside the published figures, and OA-Mine micro P/R/F1 per
+    labeler, majority vote and learned ensemble, per labeler group."""
+    lines = ["# LLM-ensemble: label aggregation on real crowd and LLM labels", ""]
+    lines += [f"- {k}: `{v}`" for k, v in result.get("run", {}).items()] + [""]
+    lines += ["## Crowd-truth: accuracy % (fitted without the truth)", "",
+              "| dataset | tasks | labelers | answers | classes | mv | iwmv | ds | "
+              "published (Zheng et al. 2017; MV from the files) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in result["crowd_truth"].items():
+        m = row["methods"]
+        published = ", ".join(f"{k} {v}" for k, v in row["published_accuracy"].items())
+        lines.append(f"| {name} | {row['tasks']} | {row['labelers']} | {row['answers']} | "
+                     f"{row['classes']} | {m['mv']['accuracy']:.2f} | "
+                     f"{m['iwmv']['accuracy']:.2f} | {m['ds']['accuracy']:.2f} | {published} |")
+        if "f1" in m["mv"]:
+            f1_published = ", ".join(f"{k} {v}" for k, v in row["published_f1"].items())
+            lines.append(f"| {name} (F1 of class 1) | | | | | {m['mv']['f1']:.2f} | "
+                         f"{m['iwmv']['f1']:.2f} | {m['ds']['f1']:.2f} | {f1_published} |")
+    oa = result["oa_mine"]
+    lines += ["", f"## OA-Mine test: micro P / R / F1 % (the authors' scorer; "
+              f"{oa['offers']} offers, local labelers on {oa['subset']})", ""]
+    for group, g in oa["groups"].items():
+        lines += [f"### {group} ({g['n_offers']} offers)", "",
+                  "| labeler | P | R | F1 | iwmv weight |", "|---|---|---|---|---|"]
+        weights = g["iwmv"].get("weights", {})
+        for name, s in g["labelers"].items():
+            lines.append(f"| {name} | {s['precision']:.2f} | {s['recall']:.2f} | "
+                         f"{s['f1']:.2f} | {weights.get(name, 0):.3f} |")
+        for method, label in (("mv", "majority vote"), ("iwmv", "learned ensemble (iwmv)")):
+            s = g[method]
+            lines.append(f"| **{label}** | {s['precision']:.2f} | {s['recall']:.2f} | "
+                         f"**{s['f1']:.2f}** | |")
+        best = g["best_single"]
+        lines += ["", f"Best single labeler: {best['labeler']} ({best['f1']:.2f}). "
+                  f"Ensemble minus best: majority vote {g['mv_minus_best']:+.2f}, "
+                  f"learned {g['iwmv_minus_best']:+.2f} F1 points.", ""]
+    failures = oa.get("local_failures", {})
+    if failures:
+        lines += ["Local labeler answers that failed validation (counted as no answer): " +
+                  ", ".join(f"{k} {v}" for k, v in failures.items()), ""]
+    return "\n".join(lines) + "\n"

@@ -108,7 +108,8 @@ def answer_schema(attributes: tuple[str, ...]) -> type[BaseModel]:
                                     description=f'The {attr} as written in the title, or "n/a".'))
         for i, attr in enumerate(attributes)}
     model: type[BaseModel] = create_model(  # type: ignore[call-overload]
-        "AttributeValues", __config__=ConfigDict(populate_by_name=True), **fields)
+        "AttributeValues", __config__=ConfigDict(populate_by_name=True, extra="forbid"),
+        **fields)
     return model
 
 

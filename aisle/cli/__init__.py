@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from aisle.cli import arag, chat, info, models
+from aisle.cli import arag, chat, ensemble, info, models
 
 __all__ = ["app", "main"]
 
@@ -21,6 +21,9 @@ app.command("chat")(chat.chat)
 app.command("info")(info.info)
 app.command("index")(arag.index)
 app.command("recommend")(arag.recommend)
+app.add_typer(ensemble.app, name="ensemble")
+app.command("extract")(ensemble.extract)
+arag.eval_app.command("ensemble")(ensemble.eval_ensemble)
 app.add_typer(arag.eval_app, name="eval")
 
 
