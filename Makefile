@@ -12,7 +12,7 @@ DATA ?= ../shared/data/llmrank-games
 SAMPLE_USER ?= 40610
 SCHEMA := {"type":"object","properties":{"product":{"type":"string","maxLength":60},"brand":{"type":"string","maxLength":30},"category":{"type":"string","enum":["shoes","electronics","kitchen","toys","garden"]},"price_usd":{"type":"number"}},"required":["product","brand","category","price_usd"]}
 
-.PHONY: setup run chat-demo eval-arag eval-arag-compare test test-fast lint typecheck vllm-env bench clean
+.PHONY: setup run chat-demo eval-arag eval-arag-compare eval-ensemble test test-fast lint typecheck vllm-env bench clean
 
 # torch comes first, pinned, so sentence-transformers does not pull another build: on
 # this kind of machine 2.13.0 is the CPU wheel on local disk.
@@ -76,6 +76,7 @@ test-fast: $(BIN)/.installed
 bench: setup
 	$(BIN)/python benchmarks/bench_backend.py
 	$(BIN)/python benchmarks/bench_arag.py
+	$(BIN)/python benchmarks/bench_ensemble.py
 
 # ARAG's kept runs (hours on a 2-core CPU; resumable: rerun to continue). Model calls
 # can queue behind a whole NLI fan-out, hence the long request timeout.
@@ -93,6 +94,16 @@ eval-arag-compare: setup
 	for model in smollm2-135m qwen2.5-coder-0.5b; do for mode in logprob generate; do \
 	  $(EVAL) --users 50 --methods arag --model local:$$model --nli-mode $$mode \
 	    --out $(RESULTS)/arag-games-random-50-$$model-$$mode.json || exit 1; done; done
+
+# LLM-ensemble: crowd-truth aggregation (seconds) and OA-Mine with the published GPT runs
+# plus four local labelers on 200 seeded offers (hours on a 2-core CPU; resumable). Only
+# one llama.cpp server runs at a time: two on two cores starve each other.
+ENSEMBLE_LABELERS := local:smollm2-135m@zeroshot,local:smollm2-135m@fewshot,local:gemma3-270m@zeroshot,local:gemma3-270m@fewshot
+
+eval-ensemble: setup
+	$(BIN)/aisle models pull gemma3-270m
+	AISLE_REQUEST_TIMEOUT=900 $(BIN)/aisle eval ensemble --data $(dir $(DATA:%/=%)) \
+	  --labelers $(ENSEMBLE_LABELERS) --offers 200 --seed 0 --out $(RESULTS)/ensemble.json
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) build dist *.egg-info .aisle
