@@ -34,7 +34,7 @@ from langchain_core.language_models import BaseChatModel
 
 from aisle.agents.ensemble import NA, Example, LabelerSpec, extract_attributes
 from aisle.ensemble import aggregate
-from aisle.errors import AisleError
+from aisle.errors import AisleError, StructuredOutputError
 from aisle.evals.crowd_truth import (
     CROWD_TRUTH_DATASETS,
     PUBLISHED_ACCURACY,
@@ -128,6 +128,7 @@ class OAMineEval:
         self.run_key = run_key
         self.offer_concurrency = offer_concurrency
         self.failures: list[tuple[str, int, str]] = []
+        self.backend_errors: list[tuple[str, int, str]] = []
 
     def attributes(self, offer: Offer) -> tuple[str, ...]:
         return self.known[offer.category]
@@ -155,12 +156,20 @@ class OAMineEval:
                         values = await extract_attributes(
                             model, title=offer.title, category=offer.category,
                             attributes=attrs, variant=spec.variant, examples=examples)
-                except AisleError as e:
-                    # Stored as a failure (the labeler gave no usable answer for this
-                    # offer); a server fault would raise something the run stops on.
-                    logger.warning("%s failed on offer %d: %s", spec.name, index, e)
+                except StructuredOutputError as e:
+                    # The labeler's answer, even after the repair turn, is not valid: that
+                    # is its answer for this offer (no labels), stored and counted.
+                    logger.warning("%s gave no valid answer on offer %d: %s", spec.name,
+                                   index, e)
                     self.failures.append((spec.name, index, str(e)[:300]))
                     value: dict[str, Any] = {"values": None, "error": str(e)[:300]}
+                except AisleError as e:
+                    # A backend fault (server down, timeouts after retries) says nothing
+                    # about the labeler: logged, not stored, retried when the run resumes.
+                    logger.warning("%s: backend error on offer %d, will retry on resume: %s",
+                                   spec.name, index, e)
+                    self.backend_errors.append((spec.name, index, str(e)[:300]))
+                    return
                 else:
                     value = {"values": values, "error": None}
                 value.update(usage=tracker.to_dict(), seconds=time.perf_counter() - started)
@@ -190,10 +199,11 @@ class OAMineEval:
             local_offers &= set(stored)
         published = [r.name for r in self.published]
         groups = [_Group("published", published, list(range(len(self.offers))))]
+        if len(local) > 1:  # an ensemble of one labeler is not an ensemble
+            groups.append(_Group("local", list(local), sorted(local_offers)))
         if local:
-            groups += [_Group("local", list(local), sorted(local_offers)),
-                       _Group("published+local", published + list(local),
-                              sorted(local_offers))]
+            groups.append(_Group("published+local", published + list(local),
+                                 sorted(local_offers)))
         return {"offers": len(self.offers), "subset": len(self.subset),
                 "local_failures": failures,
                 "groups": {g.name: self._score_group(g, predictions) for g in groups}}

@@ -170,6 +170,10 @@ def eval_ensemble(
                     model = load_chat_model(spec.model)
                     asyncio.run(runner.run_labeler(spec, model, progress=update))
         oa = runner.report([s.name for s in specs])
+    if runner.backend_errors:
+        err_console.print(f"[yellow]{len(runner.backend_errors)} offers hit backend errors and "
+                          "were not stored; rerun the same command to retry them. First: "
+                          f"{runner.backend_errors[0]}", soft_wrap=True)
     if runner.failures:
         err_console.print(f"[yellow]{len(runner.failures)} labeler answers failed validation "
                           f"and count as no answer; first: {runner.failures[0]}",
