@@ -11,8 +11,11 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -49,5 +52,24 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
+def named_progress(unit: str, every: int = 10) -> Iterator[Callable[[str, int, int], None]]:
+    """One rich bar per name, driven by a `(name, done, total)` callback. When stderr is
+    not a terminal (a log file), a plain `name: done/total unit` line every `every` items
+    stands in for the live bars."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console) as progress:
+        bars: dict[str, TaskID] = {}
+
+        def update(name: str, done: int, total: int) -> None:
+            if name not in bars:
+                bars[name] = progress.add_task(name, total=total)
+            progress.update(bars[name], completed=done)
+            if not err_console.is_terminal and (done % every == 0 or done == total):
+                err_console.print(f"{name}: {done}/{total} {unit}")
 
         yield update

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aisle.cli._common import aisle_errors, console, err_console, fail
+from aisle.cli._common import aisle_errors, console, err_console, fail, named_progress
 from aisle.prompts import fingerprint
 from aisle.settings import get_settings
 
@@ -112,17 +112,7 @@ def eval_arag(
                              sort_keys=True)
         store = ResultStore(out.with_suffix(".runs.sqlite"))
         runner = ARAGEval(games, idx, llm, settings, store, run_key)
-        with _progress() as progress:
-            tasks: dict[str, Any] = {}
-
-            def update(method: str, done: int, total: int) -> None:
-                if method not in tasks:
-                    tasks[method] = progress.add_task(method, total=total)
-                progress.update(tasks[method], completed=done)
-                if not err_console.is_terminal and (done % 10 == 0 or done == total):
-                    # A log file gets a plain line now and then instead of a live bar.
-                    err_console.print(f"{method}: {done}/{total} users")
-
+        with named_progress("users") as update:
             if not report_only:
                 asyncio.run(runner.run(cases, progress=update))
         if runner.failures:

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aisle.cli._common import aisle_errors, console, err_console, fail
+from aisle.cli._common import aisle_errors, console, err_console, fail, named_progress
 
 app = typer.Typer(help="Learn labeler weights and aggregate labels (LLM-ensemble).",
                   no_args_is_help=True)
@@ -155,17 +154,7 @@ def eval_ensemble(
                             n_offers=offers, seed=seed, run_key=run_key,
                             offer_concurrency=concurrency)
         if specs and not report_only:
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=err_console) as progress:
-                bars: dict[str, Any] = {}
-
-                def update(name: str, done: int, total: int) -> None:
-                    if name not in bars:
-                        bars[name] = progress.add_task(name, total=total)
-                    progress.update(bars[name], completed=done)
-                    if not err_console.is_terminal and (done % 20 == 0 or done == total):
-                        err_console.print(f"{name}: {done}/{total} offers")
-
+            with named_progress("offers", every=20) as update:
                 for spec in specs:
                     model = load_chat_model(spec.model)
                     asyncio.run(runner.run_labeler(spec, model, progress=update))
