@@ -375,7 +375,7 @@ def _ds_elbo(enc: Encoded, cell: IntArray, probas: FloatArray, priors: FloatArra
 
 def _fit_ds(enc: Encoded, *, max_iter: int, tol: float) -> Aggregation:
     k = enc.n_classes
-    _mv, votes = _fit_mv(enc)
+    votes = _Votes(enc)
     # Majority-vote start: each task's vote shares over all classes.
     counts = np.bincount(votes.inverse, minlength=len(votes.pair_task)).astype(np.float64)
     probas = np.zeros((enc.n_tasks, k))
