@@ -8,8 +8,9 @@ from aisle.agents.arag.nli import NLIError, NLIJudgement, NLIMode, judge_item, r
 from aisle.agents.arag.user_understanding import UserProfile, understand_user
 
 # Bumped whenever an agent's behaviour changes (budgets, parsing, schemas), so stored
-# eval results of different versions are never mixed.
-AGENTS_VERSION = 3
+# eval results of different versions are never mixed. v4: the ranker sees the
+# candidates in NLI-score order.
+AGENTS_VERSION = 4
 
 __all__ = [
     "AGENTS_VERSION",

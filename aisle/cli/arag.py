@@ -67,6 +67,11 @@ def index(
     console.print(f"[green]index ready[/] {idx.path} ({idx.count()} items)")
 
 
+def _check_ranker_order(order: str) -> None:
+    if order not in {"nli", "given"}:
+        fail(f"--ranker-order must be nli or given, not {order!r}")
+
+
 @eval_app.command("arag")
 def eval_arag(
     data: Path = typer.Option(..., "--data", help="LLMRank Games folder."),
@@ -78,6 +83,8 @@ def eval_arag(
                                           "vanilla_rag", "arag_no_nli", "arag"]),
                                 help="Comma-separated methods."),
     nli_mode: str = typer.Option("auto", help="auto, logprob or generate."),
+    ranker_order: str = typer.Option("nli", help="Order the ranker sees candidates in: "
+                                                 "nli (by NLI score) or given."),
     concurrency: int = typer.Option(2, help="Users ranked at once."),
     report_only: bool = typer.Option(False, "--report-only",
                                      help="Write the report from stored results; run nothing."),
@@ -96,6 +103,7 @@ def eval_arag(
         fail(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
     if nli_mode not in {"auto", "logprob", "generate"}:
         fail(f"--nli-mode must be auto, logprob or generate, not {nli_mode!r}")
+    _check_ranker_order(ranker_order)
     with aisle_errors():
         games = load_games(data)
         cases = games.cases(candidates, n_users=users)
@@ -105,8 +113,10 @@ def eval_arag(
         spec = model or get_settings().model
         settings = EvalSettings(retriever=candidates, n_users=users, methods=chosen,
                                 user_concurrency=concurrency,
-                                arag=ARAGConfig(nli_mode=nli_mode))  # type: ignore[arg-type]
+                                arag=ARAGConfig(nli_mode=nli_mode,  # type: ignore[arg-type]
+                                                ranker_order=ranker_order))  # type: ignore[arg-type]
         run_key = json.dumps({"model": spec, "retriever": candidates, "nli_mode": nli_mode,
+                              "ranker_order": ranker_order,
                               "max_history": settings.max_history,
                               "prompts": fingerprint("arag"), "agents": AGENTS_VERSION},
                              sort_keys=True)
@@ -123,7 +133,8 @@ def eval_arag(
         result["run"] = {"data": str(data), "candidates": candidates, "users_asked": len(cases),
                          "users_scored": min((m["n_users"] for m in result["metrics"].values()),
                                              default=0),
-                         "model": spec, "nli_mode": nli_mode, "methods": list(chosen),
+                         "model": spec, "nli_mode": nli_mode, "ranker_order": ranker_order,
+                         "methods": list(chosen),
                          "prompts": fingerprint("arag"), "agents": AGENTS_VERSION,
                          "max_history": settings.max_history}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -148,19 +159,27 @@ def recommend(
     candidates: str | None = typer.Option(None, "--candidates",
                                           help="Retriever file suffix; else retrieve 20."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model spec."),
+    nli_mode: str = typer.Option("auto", help="auto, logprob or generate."),
+    ranker_order: str = typer.Option("nli", help="Order the ranker sees candidates in: "
+                                                 "nli (by NLI score) or given."),
 ) -> None:
     """Rank items for one user with ARAG and show each agent's reasoning."""
     from aisle.evals.llmrank import DatasetError, load_games
-    from aisle.graphs.arag import ARAGContext, build_arag_graph
+    from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
     from aisle.llm import load_chat_model
 
+    if nli_mode not in {"auto", "logprob", "generate"}:
+        fail(f"--nli-mode must be auto, logprob or generate, not {nli_mode!r}")
+    _check_ranker_order(ranker_order)
     with aisle_errors():
         games = load_games(data)
         if user not in games.histories:
             raise DatasetError(f"user id {user!r} is not in {data / 'Games-6k.test.inter'}")
         history = [{"id": i, "title": games.title(i)} for i in games.histories[user][-20:]]
         state: dict[str, Any] = {"user_id": user, "history": history}
-        ctx = ARAGContext(model=load_chat_model(model))
+        ctx = ARAGContext(model=load_chat_model(model),
+                          config=ARAGConfig(nli_mode=nli_mode,  # type: ignore[arg-type]
+                                            ranker_order=ranker_order))  # type: ignore[arg-type]
         if candidates:
             (case,) = games.cases(candidates, users=[user])
             state["candidates"] = [{"id": i, "title": games.title(i)} for i in case.candidates]

@@ -91,3 +91,18 @@ def test_schema_model_enum_required_optional() -> None:
     assert model.model_json_schema()["properties"]["category"]["enum"] == ["shoes", "toys"]
     with pytest.raises(ConfigurationError):
         schema_model({"type": "string"})
+
+
+@pytest.mark.parametrize("command", [
+    ["eval", "arag", "--data", "nowhere", "--out", "x.json"],
+    ["recommend", "--user", "1", "--data", "nowhere"],
+])
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--ranker-order", "best", "--ranker-order must be nli or given"),
+    ("--nli-mode", "maybe", "--nli-mode must be auto, logprob or generate"),
+])
+def test_arag_commands_reject_unknown_modes(command: list[str], option: str, value: str,
+                                            message: str) -> None:
+    result = runner.invoke(app, [*command, option, value])
+    assert result.exit_code != 0
+    assert message in result.output

@@ -14,6 +14,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 
 from aisle.agents.arag import repair_ranking
+from aisle.errors import ConfigurationError
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph, select_accepted
 from aisle.llm import Capabilities, FakeChatModel, track_usage
 
@@ -199,3 +200,47 @@ async def test_failed_profile_and_summary_are_recorded_and_ranking_still_comes()
     assert out["user_profile"] == ""
     assert out["context_summary"] == ""
     assert out["ranking"] == [c["id"] for c in CANDIDATES]
+
+
+class _Recording(Script):
+    """Also keeps the ids in the order the ranker's prompt lists them."""
+
+    shown: list[str]
+
+    def __call__(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
+        text = str(messages[0].content)
+        if "Item Ranker Agent" in text:
+            block = text.split("<candidates>")[1].split("</candidates>")[0]
+            self.shown = re.findall(r"\[(\w+)\]", block)
+        return super().__call__(messages, kwargs)
+
+
+@pytest.mark.parametrize(("order", "expected"), [
+    ("nli", ["i0", "i2", "i5", "i4", "i1", "i3"]),  # by P(yes), best first
+    ("given", [c["id"] for c in CANDIDATES]),
+])
+async def test_ranker_sees_candidates_in_the_configured_order(order: str,
+                                                              expected: list[str]) -> None:
+    script = _Recording(P_YES, ranking=["i3", "i1", "i4", "i5", "i2", "i0"])
+    out = await build_arag_graph().ainvoke(
+        {"history": HISTORY, "candidates": CANDIDATES},
+        context=_context(script, ranker_order=order))
+    assert script.shown == expected
+    # The ranker's own answer still decides the final order, whatever it was shown.
+    assert out["ranking"] == ["i3", "i1", "i4", "i5", "i2", "i0"]
+    assert out["ranker"]["repaired"] is False
+
+
+async def test_ranker_order_puts_failed_nli_items_last_in_given_order() -> None:
+    script = _Recording(P_YES, ranking=[c["id"] for c in CANDIDATES],
+                        broken=frozenset({"i0", "i5"}))
+    await build_arag_graph().ainvoke({"history": HISTORY, "candidates": CANDIDATES},
+                                     context=_context(script))
+    assert script.shown == ["i2", "i4", "i1", "i3", "i0", "i5"]
+
+
+async def test_unknown_ranker_order_is_a_clear_error() -> None:
+    script = Script(P_YES, ranking=[c["id"] for c in CANDIDATES])
+    with pytest.raises(ConfigurationError, match="ranker_order"):
+        await build_arag_graph().ainvoke({"history": HISTORY, "candidates": CANDIDATES},
+                                         context=_context(script, ranker_order="best"))
