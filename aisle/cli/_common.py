@@ -56,13 +56,18 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
+def count_progress() -> Progress:
+    """Rich bars that count items: description, bar, done/total, elapsed time."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err_console)
+
+
 @contextmanager
 def named_progress(unit: str, every: int = 10) -> Iterator[Callable[[str, int, int], None]]:
     """One rich bar per name, driven by a `(name, done, total)` callback. When stderr is
     not a terminal (a log file), a plain `name: done/total unit` line every `every` items
     stands in for the live bars."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console) as progress:
+    with count_progress() as progress:
         bars: dict[str, TaskID] = {}
 
         def update(name: str, done: int, total: int) -> None:

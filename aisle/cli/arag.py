@@ -6,22 +6,42 @@ import asyncio
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aisle.cli._common import aisle_errors, console, err_console, fail, named_progress
+from aisle.cli._common import (
+    aisle_errors,
+    console,
+    count_progress,
+    err_console,
+    fail,
+    named_progress,
+)
 from aisle.prompts import fingerprint
 from aisle.settings import get_settings
 
+if TYPE_CHECKING:
+    from aisle.graphs.arag import ARAGConfig
+
 eval_app = typer.Typer(help="Run eval suites.", no_args_is_help=True)
 
+# Shared by `eval arag` and `recommend`; checked by `_arag_config`.
+_NLI_MODE = typer.Option("auto", help="auto, logprob or generate.")
+_RANKER_ORDER = typer.Option("nli", help="Order the ranker sees candidates in: nli (by NLI "
+                                         "score) or given.")
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err_console)
+
+def _arag_config(nli_mode: str, ranker_order: str) -> ARAGConfig:
+    """ARAG's config from the CLI's mode options; an unknown value is a clear error."""
+    from aisle.graphs.arag import ARAGConfig
+
+    if nli_mode not in {"auto", "logprob", "generate"}:
+        fail(f"--nli-mode must be auto, logprob or generate, not {nli_mode!r}")
+    if ranker_order not in {"nli", "given"}:
+        fail(f"--ranker-order must be nli or given, not {ranker_order!r}")
+    return ARAGConfig(nli_mode=nli_mode, ranker_order=ranker_order)  # type: ignore[arg-type]
 
 
 def read_item_file(path: Path) -> dict[str, str]:
@@ -50,7 +70,7 @@ def open_index(item_file: Path, index_dir: Path | None = None) -> Any:
     path = index_dir or get_settings().home / "index" / f"{item_file.stem}-{digest}"
     index = CatalogIndex(path)
     if index.count() < len(items):
-        with _progress() as progress:
+        with count_progress() as progress:
             task = progress.add_task(f"embedding {item_file.name}", total=len(items))
             index.add(items, progress=lambda done, total: progress.update(
                 task, completed=len(items) - total + done))
@@ -67,11 +87,6 @@ def index(
     console.print(f"[green]index ready[/] {idx.path} ({idx.count()} items)")
 
 
-def _check_ranker_order(order: str) -> None:
-    if order not in {"nli", "given"}:
-        fail(f"--ranker-order must be nli or given, not {order!r}")
-
-
 @eval_app.command("arag")
 def eval_arag(
     data: Path = typer.Option(..., "--data", help="LLMRank Games folder."),
@@ -82,9 +97,8 @@ def eval_arag(
     methods: str = typer.Option(",".join(["random", "popularity", "recency", "embedding",
                                           "vanilla_rag", "arag_no_nli", "arag"]),
                                 help="Comma-separated methods."),
-    nli_mode: str = typer.Option("auto", help="auto, logprob or generate."),
-    ranker_order: str = typer.Option("nli", help="Order the ranker sees candidates in: "
-                                                 "nli (by NLI score) or given."),
+    nli_mode: str = _NLI_MODE,
+    ranker_order: str = _RANKER_ORDER,
     concurrency: int = typer.Option(2, help="Users ranked at once."),
     report_only: bool = typer.Option(False, "--report-only",
                                      help="Write the report from stored results; run nothing."),
@@ -94,16 +108,13 @@ def eval_arag(
     from aisle.evals.arag_suite import LLM_METHODS, METHODS, ARAGEval, EvalSettings, ResultStore
     from aisle.evals.llmrank import load_games
     from aisle.evals.report import ranking_chart, ranking_markdown
-    from aisle.graphs.arag import ARAGConfig
     from aisle.llm import load_chat_model
 
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         fail(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
-    if nli_mode not in {"auto", "logprob", "generate"}:
-        fail(f"--nli-mode must be auto, logprob or generate, not {nli_mode!r}")
-    _check_ranker_order(ranker_order)
+    arag_config = _arag_config(nli_mode, ranker_order)
     with aisle_errors():
         games = load_games(data)
         cases = games.cases(candidates, n_users=users)
@@ -113,8 +124,7 @@ def eval_arag(
         spec = model or get_settings().model
         settings = EvalSettings(retriever=candidates, n_users=users, methods=chosen,
                                 user_concurrency=concurrency,
-                                arag=ARAGConfig(nli_mode=nli_mode,  # type: ignore[arg-type]
-                                                ranker_order=ranker_order))  # type: ignore[arg-type]
+                                arag=arag_config)
         run_key = json.dumps({"model": spec, "retriever": candidates, "nli_mode": nli_mode,
                               "ranker_order": ranker_order,
                               "max_history": settings.max_history,
@@ -159,27 +169,22 @@ def recommend(
     candidates: str | None = typer.Option(None, "--candidates",
                                           help="Retriever file suffix; else retrieve 20."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model spec."),
-    nli_mode: str = typer.Option("auto", help="auto, logprob or generate."),
-    ranker_order: str = typer.Option("nli", help="Order the ranker sees candidates in: "
-                                                 "nli (by NLI score) or given."),
+    nli_mode: str = _NLI_MODE,
+    ranker_order: str = _RANKER_ORDER,
 ) -> None:
     """Rank items for one user with ARAG and show each agent's reasoning."""
     from aisle.evals.llmrank import DatasetError, load_games
-    from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
+    from aisle.graphs.arag import ARAGContext, build_arag_graph
     from aisle.llm import load_chat_model
 
-    if nli_mode not in {"auto", "logprob", "generate"}:
-        fail(f"--nli-mode must be auto, logprob or generate, not {nli_mode!r}")
-    _check_ranker_order(ranker_order)
+    config = _arag_config(nli_mode, ranker_order)
     with aisle_errors():
         games = load_games(data)
         if user not in games.histories:
             raise DatasetError(f"user id {user!r} is not in {data / 'Games-6k.test.inter'}")
         history = [{"id": i, "title": games.title(i)} for i in games.histories[user][-20:]]
         state: dict[str, Any] = {"user_id": user, "history": history}
-        ctx = ARAGContext(model=load_chat_model(model),
-                          config=ARAGConfig(nli_mode=nli_mode,  # type: ignore[arg-type]
-                                            ranker_order=ranker_order))  # type: ignore[arg-type]
+        ctx = ARAGContext(model=load_chat_model(model), config=config)
         if candidates:
             (case,) = games.cases(candidates, users=[user])
             state["candidates"] = [{"id": i, "title": games.title(i)} for i in case.candidates]
