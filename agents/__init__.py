@@ -1,6 +1,10 @@
 """Agent roles: a prompt, an output schema and the call that fills it.
 
-Each pipeline's agents live in a subpackage (`aisle.agents.arag`, ...).
+Every role is a `Role` (structured answer) or a `ChoiceRole` (one-token choice from
+the logprobs); prompts take the shop's `Domain` as a variable. Each pipeline's agents
+live in a subpackage (`aisle.agents.arag`, `aisle.agents.ensemble`).
 """
 
-__all__: list[str] = []
+from aisle.agents._role import ChoiceRole, Domain, Role, roles_version
+
+__all__ = ["ChoiceRole", "Domain", "Role", "roles_version"]

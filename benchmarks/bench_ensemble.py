@@ -36,7 +36,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from aisle.ensemble import aggregate
+from aisle.tools.aggregation import aggregate
 
 ACCURACIES = (0.9, 0.8, 0.7, 0.6, 0.5)
 K = 4

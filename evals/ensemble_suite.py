@@ -33,7 +33,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from aisle.agents.ensemble import NA, Example, LabelerSpec, extract_attributes
-from aisle.ensemble import aggregate
+from aisle.tools.aggregation import aggregate
 from aisle.errors import AisleError, StructuredOutputError
 from aisle.evals.crowd_truth import (
     CROWD_TRUTH_DATASETS,

@@ -4,16 +4,21 @@
                                             -> NLI per candidate -----+-> context summary
                                                (one Send each)            -> item ranker -> END
 
-User understanding and the NLI fan-out run concurrently in one superstep. The state
-keeps every agent's output (the blackboard), so a caller can show why an item ranks
-where it does. Run-scoped dependencies (models, retriever, settings) come in the
-`ARAGContext`, never in state.
+User understanding and the NLI fan-out run concurrently in one superstep. With
+`ARAGConfig.use_nli=False` (the ablation) the same graph sends no NLI tasks and routes
+user understanding straight to the ranker: the context is the one source of that
+switch. The state keeps every agent's output (the blackboard), so a caller can show
+why an item ranks where it does. Run-scoped dependencies (models as spec strings, the
+catalog index, the shop's domain, the config) come in the `ARAGContext`, which is
+plain JSON, never in state.
 
 Example:
     >>> from aisle.graphs.arag import ARAGContext, build_arag_graph
     >>> graph = build_arag_graph()
     >>> sorted(graph.get_graph().nodes)[:3]
     ['__end__', '__start__', 'context_summary']
+    >>> ARAGContext(model="fake", agent_models={"nli": "local:qwen2.5-coder-0.5b"}).config.nli_mode
+    'auto'
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -29,13 +34,17 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypedDict
 
+from aisle.agents import Domain
 from aisle.agents.arag import (
     Item,
     NLIJudgement,
     NLIMode,
     ScoredItem,
+    by_score,
     judge_item,
     rank_items,
     resolve_mode,
@@ -43,15 +52,19 @@ from aisle.agents.arag import (
     understand_user,
 )
 from aisle.errors import AisleError, ConfigurationError, StructuredOutputError
+from aisle.graphs._context import GraphContext, ModelRef
+from aisle.graphs._registry import GraphSpec, register_graph
 
-__all__ = ["ARAGConfig", "ARAGContext", "ARAGState", "build_arag_graph", "graph",
-           "order_for_ranker"]
+__all__ = ["ARAGAgent", "ARAGConfig", "ARAGContext", "ARAGInput", "ARAGState",
+           "build_arag_graph", "graph", "nli_scores", "order_for_ranker", "select_accepted"]
 
 logger = logging.getLogger(__name__)
 
+ARAGAgent = Literal["user_understanding", "nli", "context_summary", "item_ranker"]
+"""The agents a context may give their own model."""
 
-@dataclass(frozen=True)
-class ARAGConfig:
+
+class ARAGConfig(BaseModel):
     """Knobs of one ARAG run.
 
     Attributes:
@@ -60,7 +73,8 @@ class ARAGConfig:
         n_candidates: how many candidates the retriever supplies when none are given.
         max_history: most recent history items shown to the agents.
         nli_mode: `logprob`, `generate`, or `auto` (logprob where the backend has logprobs).
-        use_nli: False gives the ablation: user understanding + ranker only.
+        use_nli: False gives the ablation: user understanding + ranker only (the same
+            graph, routed around the NLI and context-summary agents).
         ranker_order: the order the Item Ranker Agent sees the candidates in. `nli`
             (default): by NLI score, best first, failed items last in their given
             order; `given`: as supplied. Small models largely copy the order they are
@@ -68,35 +82,63 @@ class ARAGConfig:
             the NLI agent's signal reaches the final ranking.
     """
 
-    threshold: float = 0.5
-    min_accepted: int = 5
-    n_candidates: int = 20
-    max_history: int = 20
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_accepted: int = Field(5, ge=0)
+    n_candidates: int = Field(20, ge=1)
+    max_history: int = Field(20, ge=1)
     nli_mode: NLIMode | Literal["auto"] = "auto"
     use_nli: bool = True
     ranker_order: Literal["nli", "given"] = "nli"
 
 
-@dataclass
-class ARAGContext:
-    """Run-scoped dependencies: a model per agent, the candidate source, the config.
+Retriever = Callable[[Sequence[str], int], list[Item]]
+
+
+class ARAGContext(GraphContext):
+    """Run-scoped dependencies, as JSON: a model per agent, the candidate source, the
+    shop's domain and the config.
 
     Attributes:
-        model: default model for every agent.
-        agent_models: per-agent override, keyed by `user_understanding`, `nli`,
-            `context_summary` or `item_ranker`.
-        retriever: `(history_ids, k) -> candidate Items`, used when the input has no
-            candidates.
-        config: thresholds and modes.
+        model: default model for every agent, a spec string (`"local:smollm2-135m"`)
+            or, from Python, a chat model; None uses `AISLE_MODEL`.
+        agent_models: per-agent override; keys are `ARAGAgent` names (a typo is an
+            error, not a silent fallback to the default model).
+        index: a catalog index folder (`aisle index build`) to retrieve candidates
+            from when the input has none.
+        retriever: from Python only, instead of `index`: `(history_ids, k) -> Items`.
+        domain: what the shop sells, as the prompts name it.
+        config: thresholds, modes and the ablation switch.
     """
 
-    model: BaseChatModel
-    agent_models: dict[str, BaseChatModel] = field(default_factory=dict)
-    retriever: Callable[[Sequence[str], int], list[Item]] | None = None
-    config: ARAGConfig = field(default_factory=ARAGConfig)
+    model: ModelRef | None = None
+    agent_models: dict[ARAGAgent, ModelRef] = Field(default_factory=dict)
+    index: str | None = None
+    retriever: SkipJsonSchema[Retriever | None] = Field(None, exclude=True)
+    domain: Domain = Field(default_factory=Domain)
+    config: ARAGConfig = Field(default_factory=ARAGConfig)
 
-    def model_for(self, agent: str) -> BaseChatModel:
-        return self.agent_models.get(agent, self.model)
+    def model_for(self, agent: ARAGAgent) -> BaseChatModel:
+        return self.load_model(self.agent_models.get(agent, self.model))
+
+    def candidate_source(self) -> Retriever:
+        """The retriever, or one over `index`.
+
+        Raises:
+            ConfigurationError: neither is set, or the index folder is missing.
+        """
+        if self.retriever is not None:
+            return self.retriever
+        if self.index is None:
+            raise ConfigurationError("ARAG got no candidates and no retriever to find some: "
+                                     "pass candidates, or set the context's index")
+        from aisle.tools.retrieval import CatalogIndex
+
+        if not Path(self.index).is_dir():
+            raise ConfigurationError(f"catalog index {self.index!r} not found; build it with "
+                                     "`aisle index build --items FILE`")
+        return CatalogIndex(Path(self.index)).as_retriever()
 
 
 class NLIRecord(TypedDict):
@@ -116,12 +158,17 @@ class AgentFailure(TypedDict):
     error: str
 
 
-class ARAGState(TypedDict, total=False):
-    """The blackboard: inputs and every agent's output."""
+class ARAGInput(TypedDict, total=False):
+    """What a caller passes: the shopper and, optionally, the candidates to rank."""
 
     user_id: str
     history: list[Item]
     candidates: list[Item]
+
+
+class ARAGState(ARAGInput, total=False):
+    """The blackboard: inputs and every agent's output."""
+
     user_profile: str
     nli: Annotated[list[NLIRecord], operator.add]
     accepted: list[ScoredItem]
@@ -136,6 +183,11 @@ class _NLITask(TypedDict):
     item: Item
 
 
+def _ctx(runtime: Runtime[ARAGContext]) -> ARAGContext:
+    # The LangGraph server passes no context when the caller gives none.
+    return runtime.context if runtime.context is not None else ARAGContext()
+
+
 def _titles(state: ARAGState, ctx: ARAGContext) -> list[str]:
     return [h["title"] for h in state.get("history", [])][-ctx.config.max_history:]
 
@@ -144,16 +196,15 @@ def retrieve(state: ARAGState, runtime: Runtime[ARAGContext]) -> dict[str, Any]:
     """Use the given candidates, or ask the retriever for some."""
     if state.get("candidates"):
         return {}
-    ctx = runtime.context
-    if ctx.retriever is None:
-        raise ConfigurationError("ARAG got no candidates and no retriever to find some")
+    ctx = _ctx(runtime)
     history_ids = [h["id"] for h in state.get("history", [])]
-    return {"candidates": ctx.retriever(history_ids, ctx.config.n_candidates)}
+    return {"candidates": ctx.candidate_source()(history_ids, ctx.config.n_candidates)}
 
 
 def fan_out(state: ARAGState, runtime: Runtime[ARAGContext]) -> list[Send]:
-    """User understanding plus one NLI task per candidate, all in one superstep."""
-    ctx = runtime.context
+    """User understanding plus, unless the ablation is asked for, one NLI task per
+    candidate, all in one superstep."""
+    ctx = _ctx(runtime)
     sends = [Send("user_understanding", state)]
     if ctx.config.use_nli:
         titles = _titles(state, ctx)
@@ -161,12 +212,22 @@ def fan_out(state: ARAGState, runtime: Runtime[ARAGContext]) -> list[Send]:
     return sends
 
 
+def after_understanding(state: ARAGState, runtime: Runtime[ARAGContext]
+                        ) -> Literal["context_summary", "item_ranker"]:
+    """With NLI, the summary waits for every verdict; without it, straight to the ranker.
+
+    NLI tasks and user understanding run in the same superstep, so the summary starts
+    once, after all of them.
+    """
+    return "context_summary" if _ctx(runtime).config.use_nli else "item_ranker"
+
+
 async def user_understanding(state: ARAGState, runtime: Runtime[ARAGContext]
                              ) -> dict[str, Any]:
-    ctx = runtime.context
+    ctx = _ctx(runtime)
     try:
         profile = await understand_user(ctx.model_for("user_understanding"),
-                                        _titles(state, ctx))
+                                        _titles(state, ctx), domain=ctx.domain)
     except StructuredOutputError as e:
         # Documented recovery: the ranker works without a profile; the failure stays
         # on the blackboard and in the eval's validity counts.
@@ -178,13 +239,13 @@ async def user_understanding(state: ARAGState, runtime: Runtime[ARAGContext]
 async def nli(state: _NLITask, runtime: Runtime[ARAGContext]) -> dict[str, Any]:
     """Judge one candidate. A failure is recorded on the blackboard, not raised, so one
     bad item never loses the others."""
-    ctx = runtime.context
+    ctx = _ctx(runtime)
     model = ctx.model_for("nli")
     item = state["item"]
     try:
         mode = resolve_mode(model, ctx.config.nli_mode)
         verdict: NLIJudgement = await judge_item(model, state["history"], item["id"],
-                                                 item["title"], mode=mode)
+                                                 item["title"], mode=mode, domain=ctx.domain)
     except (AisleError, ValueError) as e:
         logger.warning("NLI failed for item %s: %s", item["id"], e)
         return {"nli": [NLIRecord(item_id=item["id"], score=None, rationale=None,
@@ -197,8 +258,9 @@ def _failure(agent: str, error: Exception) -> AgentFailure:
     return AgentFailure(agent=agent, error=str(error)[:300])
 
 
-def _scores(state: ARAGState) -> dict[str, float]:
-    return {r["item_id"]: r["score"] for r in state.get("nli", []) if r["score"] is not None}
+def nli_scores(records: Sequence[NLIRecord]) -> dict[str, float]:
+    """The NLI verdicts that have a score, by item id (failed items are left out)."""
+    return {r["item_id"]: r["score"] for r in records if r["score"] is not None}
 
 
 def select_accepted(candidates: Sequence[Item], scores: dict[str, float], threshold: float,
@@ -212,23 +274,24 @@ def select_accepted(candidates: Sequence[Item], scores: dict[str, float], thresh
         >>> [s.id for s in select_accepted(c, {"a": .9, "b": .2, "c": .4}, .5, 2)]
         ['a', 'c']
     """
-    scored = sorted((c for c in candidates if c["id"] in scores),
-                    key=lambda c: -scores[c["id"]])
-    passed = [c for c in scored if scores[c["id"]] >= threshold]
+    titles = {c["id"]: c["title"] for c in candidates}
+    scored = by_score([c["id"] for c in candidates if c["id"] in scores], scores)
+    passed = [i for i in scored if scores[i] >= threshold]
     if len(passed) < min_accepted:
         passed = scored[:min_accepted] if len(scored) > len(passed) else passed
-    return [ScoredItem(id=c["id"], title=c["title"], score=scores[c["id"]]) for c in passed]
+    return [ScoredItem(id=i, title=titles[i], score=scores[i]) for i in passed]
 
 
 async def context_summary(state: ARAGState, runtime: Runtime[ARAGContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    accepted = select_accepted(state["candidates"], _scores(state), ctx.config.threshold,
-                               ctx.config.min_accepted)
+    ctx = _ctx(runtime)
+    accepted = select_accepted(state["candidates"], nli_scores(state.get("nli", [])),
+                               ctx.config.threshold, ctx.config.min_accepted)
     if not accepted:
         return {"accepted": [], "context_summary": ""}
     try:
         summary = await summarize_context(ctx.model_for("context_summary"),
-                                          state.get("user_profile", ""), accepted)
+                                          state.get("user_profile", ""), accepted,
+                                          domain=ctx.domain)
     except StructuredOutputError as e:
         logger.warning("context summary failed: %s", e)
         return {"accepted": accepted, "context_summary": "",
@@ -249,46 +312,51 @@ def order_for_ranker(candidates: Sequence[Item], scores: dict[str, float],
         return list(candidates)
     if order != "nli":
         raise ConfigurationError(f"ranker_order must be 'nli' or 'given', not {order!r}")
-    return sorted(candidates, key=lambda c: -scores.get(c["id"], float("-inf")))
+    by_id = {c["id"]: c for c in candidates}
+    return [by_id[i] for i in by_score([c["id"] for c in candidates], scores)]
 
 
 async def item_ranker(state: ARAGState, runtime: Runtime[ARAGContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    scores = _scores(state)
+    ctx = _ctx(runtime)
+    scores = nli_scores(state.get("nli", []))
     shown = order_for_ranker(state["candidates"], scores, ctx.config.ranker_order)
     result = await rank_items(
         ctx.model_for("item_ranker"), shown, fallback_scores=scores,
-        profile=state.get("user_profile"), context=state.get("context_summary") or None)
+        profile=state.get("user_profile"), context=state.get("context_summary") or None,
+        domain=ctx.domain)
     return {"ranking": result.ranking,
             "ranker": {"proposed": result.proposed, **result.validity()}}
 
 
-def build_arag_graph(*, use_nli: bool = True) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile the ARAG graph.
-
-    Args:
-        use_nli: False builds the ablation without the NLI and context-summary agents
-            (it must match `ARAGConfig.use_nli` in the context).
+def build_arag_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the ARAG graph (the ablation is `ARAGConfig(use_nli=False)` in the context).
 
     Invoke with `await graph.ainvoke({"history": [...], "candidates": [...]},
-    context=ARAGContext(model=...))`.
+    context=ARAGContext(model="local:qwen2.5-coder-0.5b"))`, or with the context as a
+    dict.
     """
-    builder = StateGraph(ARAGState, context_schema=ARAGContext)
+    builder = StateGraph(ARAGState, context_schema=ARAGContext, input_schema=ARAGInput)
     builder.add_node("retrieve", retrieve)
     builder.add_node("user_understanding", user_understanding)
+    builder.add_node("nli", nli, input_schema=_NLITask)
+    builder.add_node("context_summary", context_summary)
     builder.add_node("item_ranker", item_ranker)
     builder.add_edge(START, "retrieve")
-    if use_nli:
-        builder.add_node("nli", nli, input_schema=_NLITask)
-        builder.add_node("context_summary", context_summary)
-        builder.add_conditional_edges("retrieve", fan_out, ["user_understanding", "nli"])
-        builder.add_edge(["user_understanding", "nli"], "context_summary")
-        builder.add_edge("context_summary", "item_ranker")
-    else:
-        builder.add_edge("retrieve", "user_understanding")
-        builder.add_edge("user_understanding", "item_ranker")
+    builder.add_conditional_edges("retrieve", fan_out, ["user_understanding", "nli"])
+    builder.add_conditional_edges("user_understanding", after_understanding,
+                                  {"context_summary": "context_summary",
+                                   "item_ranker": "item_ranker"})
+    builder.add_edge("nli", "context_summary")
+    builder.add_edge("context_summary", "item_ranker")
     builder.add_edge("item_ranker", END)
-    return builder.compile(name="arag" if use_nli else "arag-no-nli")
+    return builder.compile(name="arag")
 
 
 graph = build_arag_graph()
+
+register_graph(GraphSpec(
+    name="arag",
+    description="ARAG agentic RAG recommendation: user understanding, NLI, context "
+                "summary and item ranker agents rank candidate items for a shopper.",
+    build=build_arag_graph, input_schema=ARAGInput, context_schema=ARAGContext,
+    agents=ARAGAgent, module="arag"))

@@ -2,84 +2,103 @@
 
     START -> one `label` per labeler (Send) -> aggregate -> END
 
-Each labeler (a model and a prompt variant) extracts every requested attribute of a
-product; `aggregate` combines their answers per attribute with learned weights
-(`aisle.ensemble`), or by majority vote when none are given, and records the value,
-its confidence and which labelers agreed. A labeler that fails is recorded on the
-blackboard and the others still count.
+Each labeler (a model spec and a prompt variant, `MODEL@VARIANT`) extracts every
+requested attribute of a product; `aggregate` combines their answers per attribute with
+learned weights (`aisle.tools.aggregation`), or by majority vote when none are given,
+and records the value, its confidence and which labelers agreed. A labeler that fails
+is recorded on the blackboard and the others still count. The context is plain JSON
+(labeler specs, a weights file or the weights themselves, the shop's domain).
 
 Example:
-    >>> from aisle.graphs.ensemble import build_ensemble_graph
+    >>> from aisle.graphs.ensemble import EnsembleContext, build_ensemble_graph
     >>> sorted(build_ensemble_graph().get_graph().nodes)
     ['__end__', '__start__', 'aggregate', 'label']
+    >>> [lab.name for lab in EnsembleContext(labelers=["fake@fewshot", "fake"]).parsed()]
+    ['fake@fewshot', 'fake@zeroshot']
 """
 
 from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
+from pydantic import Field, field_validator
 from typing_extensions import TypedDict
 
+from aisle.agents import Domain
 from aisle.agents.ensemble import Example, LabelerSpec, extract_attributes
-from aisle.ensemble import FittedWeights, aggregate
 from aisle.errors import AisleError, ConfigurationError
+from aisle.graphs._context import GraphContext, ModelRef
+from aisle.graphs._registry import GraphSpec, register_graph
+from aisle.tools.aggregation import FittedWeights, aggregate, load_weights
 
-__all__ = ["AttributeResult", "EnsembleContext", "EnsembleState", "Labeler",
-           "build_ensemble_graph", "graph"]
+__all__ = ["AttributeResult", "EnsembleAgent", "EnsembleContext", "EnsembleInput",
+           "EnsembleState", "build_ensemble_graph", "graph"]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Labeler:
-    """A labeler ready to run: its spec and the chat model that serves it."""
-
-    spec: LabelerSpec
-    model: BaseChatModel
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
+EnsembleAgent = Literal["labeler"]
+"""The graph's one agent role (each labeler is an instance of it)."""
 
 
-@dataclass
-class EnsembleContext:
-    """Run-scoped dependencies.
+class EnsembleContext(GraphContext):
+    """Run-scoped dependencies, as JSON.
 
     Attributes:
-        labelers: the labelers to fan out to (names must be distinct).
-        weights: learned weights (`aisle ensemble fit`); None aggregates by majority vote.
+        labelers: `MODEL_SPEC[@VARIANT]` labelers to fan out to (names must be distinct).
+        models: from Python, chat models to use for labelers' model specs (keyed by the
+            spec before the `@`); a spec without an entry is loaded with
+            `load_chat_model`.
+        weights: learned weights (`aisle ensemble fit`): the path of the weights JSON or
+            the weights themselves; None aggregates by majority vote.
+        domain: what the shop sells, as the prompts name it.
     """
 
-    labelers: Sequence[Labeler]
-    weights: FittedWeights | None = None
+    labelers: list[str] = Field(min_length=1)
+    models: dict[str, ModelRef] = Field(default_factory=dict)
+    weights: FittedWeights | str | None = None
+    domain: Domain = Field(default_factory=Domain)
 
+    @field_validator("labelers")
     @classmethod
-    def from_specs(cls, specs: Sequence[str | LabelerSpec],
-                   load: Callable[[str], BaseChatModel], *,
-                   weights: FittedWeights | None = None) -> EnsembleContext:
-        """Build labelers from `MODEL@VARIANT` specs; `load` turns a model spec into a
-        chat model (e.g. `aisle.llm.load_chat_model`), once per distinct model."""
-        parsed = [s if isinstance(s, LabelerSpec) else LabelerSpec.parse(s) for s in specs]
-        models: dict[str, BaseChatModel] = {}
-        for spec in parsed:
-            if spec.model not in models:
-                models[spec.model] = load(spec.model)
-        return cls([Labeler(s, models[s.model]) for s in parsed], weights)
+    def _valid_labelers(cls, labelers: list[str]) -> list[str]:
+        names = [LabelerSpec.parse(s).name for s in labelers]  # unknown variant: an error
+        if len(set(names)) != len(names):
+            raise ValueError(f"labeler names must be distinct, got {names}")
+        return labelers
+
+    def parsed(self) -> list[LabelerSpec]:
+        return [LabelerSpec.parse(s) for s in self.labelers]
+
+    def model_of(self, spec: LabelerSpec) -> BaseChatModel:
+        return self.load_model(self.models.get(spec.model, spec.model))
+
+    def fitted_weights(self) -> FittedWeights | None:
+        if self.weights is None or isinstance(self.weights, FittedWeights):
+            return self.weights
+        return load_weights(Path(self.weights))
 
 
 class Product(TypedDict):
     title: str
     category: str
+
+
+class EnsembleInput(TypedDict, total=False):
+    """What a caller passes: the product, the attributes, and worked examples for
+    labelers using the `fewshot` variant."""
+
+    product: Product
+    attributes: list[str]
+    examples: list[Example]
 
 
 class LabelerAnswer(TypedDict):
@@ -99,12 +118,9 @@ class AttributeResult(TypedDict):
     votes: dict[str, list[str]]
 
 
-class EnsembleState(TypedDict, total=False):
+class EnsembleState(EnsembleInput, total=False):
     """The blackboard: the input, every labeler's answer, the aggregated result."""
 
-    product: Product
-    attributes: list[str]
-    examples: list[Example]
     answers: Annotated[list[LabelerAnswer], operator.add]
     result: dict[str, AttributeResult]
     method: str
@@ -117,14 +133,16 @@ class _LabelTask(TypedDict):
     labeler: int
 
 
+def _ctx(runtime: Runtime[EnsembleContext]) -> EnsembleContext:
+    if runtime.context is None:
+        raise ConfigurationError("the ensemble graph needs a context with its labelers, "
+                                 'e.g. {"labelers": ["local:smollm2-135m@zeroshot", ...]}')
+    return runtime.context
+
+
 def fan_out(state: EnsembleState, runtime: Runtime[EnsembleContext]) -> list[Send]:
     """One `label` task per labeler."""
-    labelers = runtime.context.labelers
-    if not labelers:
-        raise ConfigurationError("the ensemble graph got no labelers")
-    names = [lab.name for lab in labelers]
-    if len(set(names)) != len(names):
-        raise ConfigurationError(f"labeler names must be distinct, got {names}")
+    labelers = _ctx(runtime).parsed()
     if not state.get("attributes"):
         raise ConfigurationError("no attributes to extract")
     return [Send("label", _LabelTask(product=state["product"], attributes=state["attributes"],
@@ -134,12 +152,13 @@ def fan_out(state: EnsembleState, runtime: Runtime[EnsembleContext]) -> list[Sen
 
 async def label(state: _LabelTask, runtime: Runtime[EnsembleContext]) -> dict[str, Any]:
     """Run one labeler; a failure is recorded, not raised, so the others still count."""
-    labeler = runtime.context.labelers[state["labeler"]]
+    ctx = _ctx(runtime)
+    labeler = ctx.parsed()[state["labeler"]]
     try:
         values = await extract_attributes(
-            labeler.model, title=state["product"]["title"],
+            ctx.model_of(labeler), title=state["product"]["title"],
             category=state["product"]["category"], attributes=state["attributes"],
-            variant=labeler.spec.variant, examples=state["examples"])
+            variant=labeler.variant, examples=state["examples"], domain=ctx.domain)
     except (AisleError, ValueError) as e:
         logger.warning("labeler %s failed: %s", labeler.name, e)
         return {"answers": [LabelerAnswer(labeler=labeler.name, values=None,
@@ -182,7 +201,7 @@ def combine(answers: Sequence[LabelerAnswer], attributes: Sequence[str],
 
 
 def aggregate_node(state: EnsembleState, runtime: Runtime[EnsembleContext]) -> dict[str, Any]:
-    weights = runtime.context.weights
+    weights = _ctx(runtime).fitted_weights()
     return {"result": combine(state.get("answers", []), state["attributes"], weights),
             "method": weights.method if weights is not None else "mv"}
 
@@ -191,10 +210,11 @@ def build_ensemble_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the ensemble graph.
 
     Invoke with `await graph.ainvoke({"product": {"title": ..., "category": ...},
-    "attributes": [...]}, context=EnsembleContext(...))`; add `"examples"` for
-    labelers using the `fewshot` variant.
+    "attributes": [...]}, context=EnsembleContext(labelers=[...]))` (or the context as
+    a dict); add `"examples"` for labelers using the `fewshot` variant.
     """
-    builder = StateGraph(EnsembleState, context_schema=EnsembleContext)
+    builder = StateGraph(EnsembleState, context_schema=EnsembleContext,
+                         input_schema=EnsembleInput)
     builder.add_node("label", label, input_schema=_LabelTask)
     builder.add_node("aggregate", aggregate_node)
     builder.add_conditional_edges(START, fan_out, ["label"])
@@ -204,3 +224,10 @@ def build_ensemble_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
 
 
 graph = build_ensemble_graph()
+
+register_graph(GraphSpec(
+    name="ensemble",
+    description="LLM-ensemble attribute extraction: several (model, prompt) labelers "
+                "aggregated per attribute with learned weights or majority vote.",
+    build=build_ensemble_graph, input_schema=EnsembleInput, context_schema=EnsembleContext,
+    agents=EnsembleAgent, module="ensemble"))

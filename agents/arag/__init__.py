@@ -1,27 +1,70 @@
 """ARAG's four agents (Maragheh et al., arXiv 2506.21931): user understanding, NLI,
-context summary and item ranker."""
+context summary and item ranker, each a `Role` (prompt, schema, budget, version)."""
 
-from aisle.agents.arag._common import Item
-from aisle.agents.arag.context_summary import ContextSummary, ScoredItem, summarize_context
-from aisle.agents.arag.item_ranker import RankResult, rank_items, ranking_schema, repair_ranking
-from aisle.agents.arag.nli import NLIError, NLIJudgement, NLIMode, judge_item, resolve_mode
-from aisle.agents.arag.user_understanding import UserProfile, understand_user
+from typing import Any
 
-# Bumped whenever an agent's behaviour changes (budgets, parsing, schemas), so stored
-# eval results of different versions are never mixed. v4: the ranker sees the
-# candidates in NLI-score order.
+from aisle.agents._role import ChoiceRole, Role, roles_version
+from aisle.agents.arag._common import GAMES, Item
+from aisle.agents.arag.context_summary import (
+    CONTEXT_SUMMARY,
+    ContextSummary,
+    ScoredItem,
+    summarize_context,
+)
+from aisle.agents.arag.item_ranker import (
+    ITEM_RANKER,
+    RankResult,
+    by_score,
+    rank_items,
+    ranking_schema,
+    repair_ranking,
+)
+from aisle.agents.arag.nli import (
+    NLI_GENERATE,
+    NLI_LOGPROB,
+    NLIError,
+    NLIJudgement,
+    NLIMode,
+    NLIScore,
+    judge_item,
+    resolve_mode,
+)
+from aisle.agents.arag.user_understanding import USER_UNDERSTANDING, UserProfile, understand_user
+
+# Bumped whenever the agents' behaviour as a whole changes (a role's version, or how
+# the graph uses them), so stored eval results of different versions are never mixed.
+# v4: the ranker sees the candidates in NLI-score order.
 AGENTS_VERSION = 4
+
+ROLES: tuple[Role[Any] | ChoiceRole, ...] = (
+    USER_UNDERSTANDING, NLI_LOGPROB, NLI_GENERATE, CONTEXT_SUMMARY, ITEM_RANKER)
+
+
+def agents_version() -> dict[str, object]:
+    """What a run key records about the agents: the pipeline version and each role's."""
+    return {"version": AGENTS_VERSION, "roles": roles_version(ROLES)}
+
 
 __all__ = [
     "AGENTS_VERSION",
+    "CONTEXT_SUMMARY",
+    "GAMES",
+    "ITEM_RANKER",
+    "NLI_GENERATE",
+    "NLI_LOGPROB",
+    "ROLES",
+    "USER_UNDERSTANDING",
     "ContextSummary",
     "Item",
     "NLIError",
     "NLIJudgement",
     "NLIMode",
+    "NLIScore",
     "RankResult",
     "ScoredItem",
     "UserProfile",
+    "agents_version",
+    "by_score",
     "judge_item",
     "rank_items",
     "ranking_schema",

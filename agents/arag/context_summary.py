@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
-from aisle.llm import ainvoke_structured
-from aisle.prompts import render
+from aisle.agents._role import Domain, Role
 
-__all__ = ["ContextSummary", "ScoredItem", "summarize_context"]
+__all__ = ["CONTEXT_SUMMARY", "ContextSummary", "ScoredItem", "summarize_context"]
 
 
 class ScoredItem(BaseModel):
@@ -26,11 +24,13 @@ class ContextSummary(BaseModel):
     summary: str = Field(max_length=400)
 
 
-async def summarize_context(model: BaseChatModel, profile: str,
-                            items: Sequence[ScoredItem]) -> ContextSummary:
+CONTEXT_SUMMARY: Role[ContextSummary] = Role(
+    "context_summary", "arag/context_summary.j2", ContextSummary, max_tokens=480)
+
+
+async def summarize_context(model: BaseChatModel, profile: str, items: Sequence[ScoredItem],
+                            *, domain: Domain | None = None) -> ContextSummary:
     """Summarise the accepted candidates in light of the user's profile."""
-    prompt = render("arag/context_summary.j2", profile=profile,
-                    items=[i.model_dump() for i in items])
-    answer = await ainvoke_structured(model, [HumanMessage(prompt)], ContextSummary,
-                                      agent="context_summary", max_tokens=480)
+    answer = await CONTEXT_SUMMARY.ask(model, domain=domain, profile=profile,
+                                       items=[i.model_dump() for i in items])
     return answer.value

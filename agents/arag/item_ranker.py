@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field, create_model
 
+from aisle.agents._role import Domain, Role
 from aisle.agents.arag._common import Item
 from aisle.errors import StructuredOutputError
-from aisle.llm import ainvoke_structured
-from aisle.prompts import render
 
-__all__ = ["RankResult", "rank_items", "ranking_schema", "repair_ranking"]
+__all__ = ["ITEM_RANKER", "RankResult", "by_score", "rank_items", "ranking_schema",
+           "repair_ranking"]
 
 
 @dataclass
@@ -99,6 +98,29 @@ def repair_ranking(proposed: Sequence[str], candidate_ids: Sequence[str],
                       repaired=bool(invented or duplicates or missing))
 
 
+def _ranking_budget(schema: type[BaseModel]) -> int:
+    n = schema.model_json_schema()["properties"]["ranking"]["minItems"]  # one per candidate
+    return 16 * int(n) + 32
+
+
+# The schema is built per call (`ranking_schema`): it enumerates that call's ids.
+ITEM_RANKER: Role[BaseModel] = Role("item_ranker", "arag/item_ranker.j2", None,
+                                    max_tokens=_ranking_budget)
+
+
+def by_score(ids: Sequence[str], scores: Mapping[str, float]) -> list[str]:
+    """`ids` by score, highest first; ties and unscored ids keep their given order.
+
+    The one ordering rule for NLI scores: the ranker's shown order, the repair of a
+    ranking and the "ranked by NLI alone" diagnostic all use it.
+
+    Example:
+        >>> by_score(["a", "b", "c", "d"], {"b": .2, "c": .9, "d": .2})
+        ['c', 'b', 'd', 'a']
+    """
+    return sorted(ids, key=lambda i: -scores.get(i, float("-inf")))
+
+
 _ID = re.compile(r"[A-Za-z0-9_\-]+")
 
 
@@ -111,6 +133,7 @@ async def rank_items(
     profile: str | None = None,
     context: str | None = None,
     agent: str = "item_ranker",
+    domain: Domain | None = None,
 ) -> RankResult:
     """Rank all candidates; always returns a full permutation (see `RankResult`).
 
@@ -123,16 +146,15 @@ async def rank_items(
         profile: the User Understanding Agent's text.
         context: the Context Summary Agent's text.
         agent: name for usage accounting.
+        domain: what the shop sells (the prompt's wording).
     """
     ids = [c["id"] for c in candidates]
-    scores = fallback_scores or {}
-    fallback = sorted(ids, key=lambda i: -scores.get(i, float("-inf")))
-    prompt = render("arag/item_ranker.j2", history=list(history or []), profile=profile or "",
-                    context=context or "", candidates=list(candidates))
+    fallback = by_score(ids, fallback_scores or {})
     schema = ranking_schema(ids)
     try:
-        answer = await ainvoke_structured(model, [HumanMessage(prompt)], schema, agent=agent,
-                                          max_tokens=16 * len(ids) + 32)
+        answer = await ITEM_RANKER.ask(
+            model, domain=domain, schema=schema, agent=agent, history=list(history or []),
+            profile=profile or "", context=context or "", candidates=list(candidates))
         proposed = list(answer.value.ranking)  # type: ignore[attr-defined]
     except StructuredOutputError as e:
         # Salvage what ids the text holds (an unconstrained backend may write extra or

@@ -1,12 +1,12 @@
 """NLI Agent: does a candidate's text support the shopper's inferred intent?
 
-Two scoring modes:
+Two scoring modes, one role each:
 
-- `logprob`: a one-token Yes/No answer; score = P(Yes) / (P(Yes) + P(No)) from the
-  token log-probabilities. Small models give a usable signal this way.
-- `generate`: the model writes a rationale and a 0-10 score as structured output
-  (an integer because llama.cpp's grammar enforces integer bounds, not float bounds),
-  rescaled to [0, 1].
+- `logprob` (`NLI_LOGPROB`): a one-token Yes/No answer; score = P(Yes) / (P(Yes) +
+  P(No)) from the token log-probabilities. Small models give a usable signal this way.
+- `generate` (`NLI_GENERATE`): the model writes a rationale and a 0-10 score as
+  structured output (an integer because llama.cpp's grammar enforces integer bounds,
+  not float bounds), rescaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
+from aisle.agents._role import ChoiceRole, Domain, Role
 from aisle.errors import AisleError
-from aisle.llm import ainvoke_structured, capabilities_of, choice_probabilities
-from aisle.prompts import render
+from aisle.llm import capabilities_of
 
-__all__ = ["NLIError", "NLIJudgement", "NLIMode", "judge_item", "resolve_mode"]
+__all__ = ["NLI_GENERATE", "NLI_LOGPROB", "NLIError", "NLIJudgement", "NLIMode",
+           "NLIScore", "judge_item", "resolve_mode"]
 
 NLIMode = Literal["generate", "logprob"]
 
@@ -47,6 +47,15 @@ class _Generated(BaseModel):
     score: int = Field(ge=0, le=10, description="0 = unrelated, 10 = clearly what they want.")
 
 
+# Public name; the class keeps the name it had when the stored agents-v4 answers were
+# made, because the name (and the schema's title) travel in the constrained-decoding
+# request, so the requests stay byte-identical.
+NLIScore = _Generated
+
+NLI_LOGPROB = ChoiceRole("nli", "arag/nli_logprob.j2", ("Yes", "No"))
+NLI_GENERATE: Role[NLIScore] = Role("nli", "arag/nli_generate.j2", NLIScore, max_tokens=256)
+
+
 def resolve_mode(model: BaseChatModel, mode: NLIMode | Literal["auto"]) -> NLIMode:
     """`auto` means `logprob` where the backend returns logprobs, else `generate`."""
     if mode == "auto":
@@ -58,7 +67,8 @@ def resolve_mode(model: BaseChatModel, mode: NLIMode | Literal["auto"]) -> NLIMo
 
 
 async def judge_item(model: BaseChatModel, history: Sequence[str], item_id: str,
-                     item_title: str, *, mode: NLIMode) -> NLIJudgement:
+                     item_title: str, *, mode: NLIMode,
+                     domain: Domain | None = None) -> NLIJudgement:
     """Score one candidate against the shopper's history (shared prefix first, item last).
 
     Raises:
@@ -66,17 +76,11 @@ async def judge_item(model: BaseChatModel, history: Sequence[str], item_id: str,
         StructuredOutputError: generate mode's answer did not validate.
     """
     if mode == "logprob":
-        prompt = render("arag/nli_logprob.j2", history=list(history), item=item_title)
-        k = max(1, min(20, capabilities_of(model).max_top_logprobs or 20))
-        message = await model.ainvoke(
-            [HumanMessage(prompt)], config={"metadata": {"aisle_agent": "nli"}},
-            logprobs=True, top_logprobs=k, max_tokens=1, temperature=0.0)
-        probs = choice_probabilities(message, ["Yes", "No"])
+        probs, k = await NLI_LOGPROB.probabilities(model, domain=domain, history=list(history),
+                                                   item=item_title)
         if probs is None:
             raise NLIError(f"no Yes/No among the top {k} first tokens for item {item_id}")
         return NLIJudgement(item_id=item_id, score=probs["Yes"], mode="logprob")
-    prompt = render("arag/nli_generate.j2", history=list(history), item=item_title)
-    answer = await ainvoke_structured(model, [HumanMessage(prompt)], _Generated, agent="nli",
-                                      max_tokens=256)
+    answer = await NLI_GENERATE.ask(model, domain=domain, history=list(history), item=item_title)
     return NLIJudgement(item_id=item_id, score=answer.value.score / 10.0,
                         rationale=answer.value.rationale, mode="generate")

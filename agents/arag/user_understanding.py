@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
-from aisle.llm import ainvoke_structured
-from aisle.prompts import render
+from aisle.agents._role import Domain, Role
 
-__all__ = ["UserProfile", "understand_user"]
+__all__ = ["USER_UNDERSTANDING", "UserProfile", "understand_user"]
 
 
 class UserProfile(BaseModel):
@@ -26,16 +24,19 @@ class UserProfile(BaseModel):
         return f"Long-term: {self.long_term}\nRight now: {self.session}"
 
 
-async def understand_user(model: BaseChatModel, history: Sequence[str]) -> UserProfile:
+# Budget a token per character of both strings at their maximum length (a small model
+# looping on digits spends about that), so the schema, not max_tokens, ends them: a
+# truncated string is invalid JSON.
+USER_UNDERSTANDING: Role[UserProfile] = Role(
+    "user_understanding", "arag/user_understanding.j2", UserProfile, max_tokens=600)
+
+
+async def understand_user(model: BaseChatModel, history: Sequence[str], *,
+                          domain: Domain | None = None) -> UserProfile:
     """Summarise a shopper's preferences from their item titles (oldest first).
 
     Raises:
         StructuredOutputError: the model's answer did not validate after a repair turn.
     """
-    prompt = render("arag/user_understanding.j2", history=list(history))
-    # Budget a token per character of both strings at their maximum length (a small
-    # model looping on digits spends about that), so the schema, not max_tokens, ends
-    # them: a truncated string is invalid JSON.
-    answer = await ainvoke_structured(model, [HumanMessage(prompt)], UserProfile,
-                                      agent="user_understanding", max_tokens=600)
+    answer = await USER_UNDERSTANDING.ask(model, domain=domain, history=list(history))
     return answer.value

@@ -1,15 +1,29 @@
 """LLM-ensemble labelers: one structured attribute-extraction call per (model, prompt
-variant) pair."""
+variant) pair, each variant a `Role`."""
 
+from aisle.agents._role import roles_version
 from aisle.agents.ensemble.labeler import (
+    LABELER_ROLES,
     NA,
     Example,
     LabelerSpec,
     answer_schema,
     extract_attributes,
+    labeler_role,
     normalise_value,
     prompt_variants,
 )
 
-__all__ = ["NA", "Example", "LabelerSpec", "answer_schema", "extract_attributes",
-           "normalise_value", "prompt_variants"]
+# Bumped whenever the labelers' behaviour changes (a role's version, normalisation,
+# schema), so stored eval answers of different versions are never mixed.
+AGENTS_VERSION = 1
+
+
+def agents_version() -> dict[str, object]:
+    """What a run key records about the agents: the pipeline version and each role's."""
+    return {"version": AGENTS_VERSION, "roles": roles_version(LABELER_ROLES)}
+
+
+__all__ = ["AGENTS_VERSION", "LABELER_ROLES", "NA", "Example", "LabelerSpec", "agents_version",
+           "answer_schema", "extract_attributes", "labeler_role", "normalise_value",
+           "prompt_variants"]

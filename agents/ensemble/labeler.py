@@ -19,19 +19,21 @@ from functools import lru_cache
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from typing_extensions import TypedDict
 
+from aisle.agents._role import Domain, Role
 from aisle.errors import ConfigurationError
-from aisle.llm import ainvoke_structured
-from aisle.prompts import render
 
-__all__ = ["NA", "Example", "LabelerSpec", "answer_schema", "extract_attributes",
-           "normalise_value", "prompt_variants"]
+__all__ = ["LABELER_ROLES", "NA", "Example", "LabelerSpec", "answer_schema",
+           "extract_attributes", "labeler_role", "normalise_value", "prompt_variants"]
 
 NA = "n/a"
+"""The label of an attribute with no value, in aisle's answers and in OA-Mine's files."""
 MAX_VALUE_CHARS = 60
+# How a model may spell "no value" in its answer; the labeler's output normalisation
+# (an answer, not a score: OA-Mine's scorer keeps the authors' narrower rule,
+# `aisle.evals.oa_mine.is_no_prediction`).
 _NA_SPELLINGS = {"", "n/a", "na", "none", "null", "unknown", "not stated", "-"}
 
 
@@ -95,6 +97,28 @@ def normalise_value(value: Any) -> str:
     return NA if text.lower() in _NA_SPELLINGS else text
 
 
+def _budget(schema: type[BaseModel]) -> int:
+    # JSON punctuation and keys plus about a token per character of each value at its
+    # maximum length, so the schema, not max_tokens, ends a looping value.
+    return 32 + len(schema.model_fields) * (MAX_VALUE_CHARS + 12)
+
+
+def labeler_role(variant: str) -> Role[BaseModel]:
+    """The labeler role of a prompt variant (its schema is built per call).
+
+    Raises:
+        ConfigurationError: unknown variant.
+    """
+    if variant not in prompt_variants():
+        raise ConfigurationError(f"unknown prompt variant {variant!r}; "
+                                 f"available: {', '.join(prompt_variants())}")
+    return Role("ensemble_labeler", f"ensemble/{variant}.j2", None, max_tokens=_budget,
+                temperature=0.0)
+
+
+LABELER_ROLES: tuple[Role[BaseModel], ...] = tuple(labeler_role(v) for v in prompt_variants())
+
+
 def _field_name(i: int) -> str:
     return f"attr_{i}"
 
@@ -115,7 +139,8 @@ def answer_schema(attributes: tuple[str, ...]) -> type[BaseModel]:
 
 async def extract_attributes(model: BaseChatModel, *, title: str, category: str,
                              attributes: Sequence[str], variant: str = "zeroshot",
-                             examples: Sequence[Example] = ()) -> dict[str, str]:
+                             examples: Sequence[Example] = (),
+                             domain: Domain | None = None) -> dict[str, str]:
     """Ask one labeler for every attribute's value in a product title.
 
     Returns:
@@ -127,22 +152,15 @@ async def extract_attributes(model: BaseChatModel, *, title: str, category: str,
     """
     if not attributes:
         raise ConfigurationError("no attributes to extract")
-    if variant not in prompt_variants():
-        raise ConfigurationError(f"unknown prompt variant {variant!r}; "
-                                 f"available: {', '.join(prompt_variants())}")
+    role = labeler_role(variant)
     if variant == "fewshot" and not examples:
         raise ConfigurationError("the fewshot variant needs at least one example")
     attrs = tuple(attributes)
     shown = [{"title": e["title"],
               "answer": json.dumps({a: e["values"].get(a, NA) for a in attrs},
                                    ensure_ascii=False)} for e in examples]
-    prompt = render(f"ensemble/{variant}.j2", attributes=list(attrs), category=category,
-                    title=title, examples=shown)
-    schema = answer_schema(attrs)
-    # Budget: JSON punctuation and keys plus about a token per character of each value
-    # at its maximum length, so the schema, not max_tokens, ends a looping value.
-    answer = await ainvoke_structured(
-        model, [HumanMessage(prompt)], schema, agent="ensemble_labeler",
-        max_tokens=32 + len(attrs) * (MAX_VALUE_CHARS + 12), temperature=0.0)
+    answer = await role.ask(model, domain=domain, schema=answer_schema(attrs),
+                            attributes=list(attrs), category=category, title=title,
+                            examples=shown)
     dumped: Mapping[str, Any] = answer.value.model_dump(by_alias=True)
     return {a: normalise_value(dumped[a]) for a in attrs}

@@ -40,7 +40,7 @@ def fit(
                                            help="Also write the fitted tasks' labels CSV."),
 ) -> None:
     """Learn per-labeler weights from an answers file (no truth needed)."""
-    from aisle.ensemble import aggregate, weights_table
+    from aisle.tools.aggregation import aggregate, weights_table
 
     if method not in METHODS:
         fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
@@ -71,7 +71,7 @@ def apply(
                                         help="Drop answers of labelers the weights lack."),
 ) -> None:
     """Aggregate new answers with saved weights (no refitting)."""
-    from aisle.ensemble import load_weights
+    from aisle.tools.aggregation import load_weights
 
     with aisle_errors():
         fitted = load_weights(weights)
@@ -92,7 +92,7 @@ def extract(
                                         help="Weights JSON; default majority vote."),
 ) -> None:
     """Extract attribute values with several labelers and aggregate them."""
-    from aisle.ensemble import load_weights
+    from aisle.tools.aggregation import load_weights
     from aisle.graphs.ensemble import EnsembleContext, build_ensemble_graph
     from aisle.llm import load_chat_model
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from aisle.llm._capabilities import Capabilities
+from aisle.llm.usage import AGENT_KEY, SCHEMA_KEY
 
 __all__ = ["FakeCall", "FakeChatModel", "Reply"]
 
@@ -25,18 +26,24 @@ Reply = str | AIMessage | BaseModel | dict[str, Any] | Exception | Callable[...,
 
 @dataclass(frozen=True)
 class FakeCall:
-    """One call the fake received."""
+    """One call the fake received, with the agent and answer schema it was made for
+    (from the run metadata aisle's roles set; None when the caller set none)."""
 
     messages: list[BaseMessage]
     kwargs: dict[str, Any]
+    agent: str | None = None
+    schema: str | None = None
 
 
 class FakeChatModel(BaseChatModel):
-    """Answers from a script, in order, and records every call.
+    """Answers from a script and records every call.
 
-    Thread- and task-safe, so it can sit behind a concurrent fan-out; a reply that
-    is a function can answer by looking at the prompt, which keeps fan-out tests
-    independent of scheduling order.
+    Two kinds of script: `by_schema` maps the name of the answer schema a call asks
+    for (a pydantic model's name, or a choice role's `YesNo`) to its reply, so a graph
+    test is independent of prompt wording and of scheduling order; `responses` are
+    replies in order, for calls no `by_schema` entry matches. Thread- and task-safe,
+    so it can sit behind a concurrent fan-out. A reply that is a function gets
+    `(messages, kwargs)`.
 
     Example:
         >>> m = FakeChatModel(responses=["hello", {"score": 0.5}])
@@ -44,6 +51,9 @@ class FakeChatModel(BaseChatModel):
         'hello'
         >>> m.invoke("again").content
         '{"score": 0.5}'
+        >>> m = FakeChatModel(by_schema={"Score": {"score": 1}})
+        >>> m.invoke("hi", config={"metadata": {"aisle_schema": "Score"}}).content
+        '{"score": 1}'
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -51,6 +61,7 @@ class FakeChatModel(BaseChatModel):
     # Any, not Reply: pydantic would otherwise coerce a scripted pydantic answer into
     # an AIMessage.
     responses: Sequence[Any] = Field(default_factory=list)
+    by_schema: Mapping[str, Any] = Field(default_factory=dict)
     cycle: bool = False
     capabilities: Capabilities = Field(default_factory=Capabilities)
     model_id: str = "fake"
@@ -68,11 +79,18 @@ class FakeChatModel(BaseChatModel):
         """Every call so far, in arrival order."""
         return list(self._calls)
 
-    def _next(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
+    def _next(self, messages: list[BaseMessage], kwargs: dict[str, Any],
+              metadata: Mapping[str, Any] | None = None) -> AIMessage:
+        meta = metadata or {}
+        schema = meta.get(SCHEMA_KEY) or _response_format_name(kwargs)
         with self._lock:
-            self._calls.append(FakeCall(messages=messages, kwargs=kwargs))
+            self._calls.append(FakeCall(messages=messages, kwargs=kwargs,
+                                        agent=meta.get(AGENT_KEY), schema=schema))
+            if schema is not None and schema in self.by_schema:
+                return self._to_message(self.by_schema[schema], messages, kwargs)
             if not self.responses:
-                raise IndexError("FakeChatModel has no scripted responses")
+                raise IndexError(f"FakeChatModel has no reply for schema {schema!r} and no "
+                                 "scripted responses")
             if self._index >= len(self.responses):
                 if not self.cycle:
                     raise IndexError(
@@ -115,7 +133,9 @@ class FakeChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self._next(messages, kwargs))])
+        metadata = run_manager.metadata if run_manager is not None else None
+        return ChatResult(generations=[ChatGeneration(
+            message=self._next(messages, kwargs, metadata))])
 
     async def _agenerate(
         self,
@@ -124,4 +144,15 @@ class FakeChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._generate(messages, stop, None, **kwargs)
+        metadata = run_manager.metadata if run_manager is not None else None
+        return ChatResult(generations=[ChatGeneration(
+            message=self._next(messages, kwargs, metadata))])
+
+
+def _response_format_name(kwargs: Mapping[str, Any]) -> str | None:
+    """The schema name of a constrained-decoding request, if any."""
+    fmt = kwargs.get("response_format")
+    if isinstance(fmt, Mapping):
+        name = (fmt.get("json_schema") or {}).get("name")
+        return str(name) if name else None
+    return None

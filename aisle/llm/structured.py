@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from aisle.errors import StructuredOutputError
 from aisle.llm._capabilities import capabilities_of
-from aisle.llm.usage import AGENT_KEY
+from aisle.llm.usage import AGENT_KEY, SCHEMA_KEY
 
 __all__ = ["StructuredAnswer", "ainvoke_structured", "invoke_structured", "parse_structured"]
 
@@ -87,8 +87,10 @@ def _prepare(
         msgs.append(HumanMessage(_schema_instruction(schema)))
         runnable = model.bind(**bind) if bind else model
     cfg: RunnableConfig = dict(config or {})  # type: ignore[assignment]
+    metadata = {**(cfg.get("metadata") or {}), SCHEMA_KEY: schema.__name__}
     if agent:
-        cfg["metadata"] = {**(cfg.get("metadata") or {}), AGENT_KEY: agent}
+        metadata[AGENT_KEY] = agent
+    cfg["metadata"] = metadata
     return runnable, msgs, cfg
 
 

@@ -28,6 +28,8 @@ from aisle.llm.cache import CACHE_HIT_KEY
 __all__ = ["AgentUsage", "CallRecord", "UsageTracker", "track_usage"]
 
 AGENT_KEY = "aisle_agent"
+# The requested answer schema's name, in the run metadata (test fakes answer by it).
+SCHEMA_KEY = "aisle_schema"
 BACKEND_KEY = "aisle_backend"
 
 

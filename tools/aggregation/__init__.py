@@ -1,11 +1,11 @@
 """Aggregate several labelers' answers with learned per-labeler weights (LLM-ensemble).
 
-See `aisle.ensemble.aggregate` for the methods; `aisle.graphs.ensemble` runs LLM
+See `aisle.tools.aggregation.aggregate` for the methods; `aisle.graphs.ensemble` runs LLM
 labelers and aggregates them.
 """
 
-from aisle.ensemble._encode import AnswersError, as_answers
-from aisle.ensemble.aggregate import (
+from aisle.tools.aggregation._encode import AnswersError, as_answers
+from aisle.tools.aggregation.aggregate import (
     Aggregation,
     FittedWeights,
     LabelerWeight,

@@ -43,7 +43,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError
 
-from aisle.ensemble._encode import AnswersError, Encoded, as_answers, encode
+from aisle.tools.aggregation._encode import AnswersError, Encoded, as_answers, encode
 
 __all__ = [
     "Aggregation",

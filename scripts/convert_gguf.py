@@ -4,7 +4,7 @@ Standalone script: it imports only the standard library plus ``torch``,
 ``transformers`` and ``gguf`` (``accelerate`` must be installed too), never
 ``aisle``, so it can run under the interpreter of a separate vLLM venv::
 
-    /tmp/vllmvenv/bin/python aisle/llm/_convert_gguf.py \\
+    /tmp/vllmvenv/bin/python scripts/convert_gguf.py \\
         --gguf /path/SmolLM2-135M-Instruct.Q4_1.gguf --out /tmp/smollm2-hf
 
 The GGUF weights are dequantized into dense tensors, the model is written as

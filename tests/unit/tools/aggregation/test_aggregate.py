@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aisle.ensemble import AnswersError, aggregate, as_answers, load_weights
+from aisle.tools.aggregation import AnswersError, aggregate, as_answers, load_weights
 
 
 def _reliable_vs_two_unreliable() -> tuple[list[tuple[str, str, str]], dict[str, str]]:
