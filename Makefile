@@ -56,7 +56,7 @@ $(VLLM_VENV)/.installed:
 	touch $@
 
 $(HF_SMOLLM2)/config.json: $(VLLM_VENV)/.installed $(AISLE_HOME)/models/smollm2-135m.verified
-	$(VLLM_VENV)/bin/python aisle/llm/_convert_gguf.py \
+	$(VLLM_VENV)/bin/python scripts/convert_gguf.py \
 	  --gguf "$$($(BIN)/aisle models path smollm2-135m)" --out $(HF_SMOLLM2) --dtype float32
 
 vllm-env: setup $(HF_SMOLLM2)/config.json
@@ -73,7 +73,7 @@ typecheck: $(BIN)/.installed
 
 test: setup vllm-env lint typecheck
 	AISLE_TEST_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python AISLE_TEST_VLLM_MODEL=$(HF_SMOLLM2) \
-	  AISLE_TEST_VLLM_TMPDIR=$(AISLE_HOME)/vllm-tmp AISLE_REQUIRE_VLLM=1 $(BIN)/pytest
+	  AISLE_TEST_VLLM_TMPDIR=$(AISLE_HOME)/vllm-tmp AISLE_REQUIRE_VLLM=1 AISLE_REQUIRE_DATA=1 $(BIN)/pytest
 
 # Unit tier only: no model, no server.
 test-fast: $(BIN)/.installed

@@ -1,11 +1,19 @@
 """Shared fixtures. Tests never touch the user's cache or settings: AISLE_HOME points
 at a temporary folder and the response cache is off unless a test passes one.
+
+The public datasets are read from one place, `shared_data_root()`: AISLE_DATA if set,
+else `<repo>/../shared/data`. A test asks for `shared_data` (the root) or calls
+`shared_data_dir("llmrank-games")` (a sub-path); either skips when the data is absent,
+and fails instead under AISLE_REQUIRE_DATA=1 (as `make test` sets), so CI cannot pass by
+skipping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -39,9 +47,43 @@ def stub() -> Iterator[StubServer]:
         yield server
 
 
-def _vllm_paths() -> tuple[str, str] | None:
-    import os
+def _skip_or_fail(message: str, require_var: str) -> NoReturn:
+    """Skip the test, or fail it when `require_var` is set to 1 (CI must not skip)."""
+    if os.environ.get(require_var) == "1":
+        pytest.fail(message)
+    pytest.skip(message)
 
+
+def shared_data_root() -> Path:
+    """Where the tests read the public datasets: AISLE_DATA, else `<repo>/../shared/data`."""
+    override = os.environ.get("AISLE_DATA")
+    return Path(override).expanduser().absolute() if override else REPO.parent / "shared" / "data"
+
+
+def require_shared_data(*parts: str) -> Path:
+    """`shared_data_root() / parts`; skips the test when it is absent (fails under
+    AISLE_REQUIRE_DATA=1). Read at call time, so a monkeypatched AISLE_DATA applies."""
+    path = shared_data_root().joinpath(*parts)
+    if not path.exists():
+        _skip_or_fail(f"shared data not found at {path}: set AISLE_DATA=/path/to/data or put "
+                      "the datasets at ../shared/data (see its README.md)", "AISLE_REQUIRE_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The root of the shared datasets (see `shared_data_root`); skips or fails if absent."""
+    return require_shared_data()
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Callable[..., Path]:
+    """`shared_data_dir("crowd-truth", "d_jn-product")`: a path under the shared data, for
+    use inside a test or a fixture; skips or fails (AISLE_REQUIRE_DATA=1) if absent."""
+    return require_shared_data
+
+
+def _vllm_paths() -> tuple[str, str] | None:
     python = os.environ.get("AISLE_TEST_VLLM_PYTHON")
     model = os.environ.get("AISLE_TEST_VLLM_MODEL")
     return (python, model) if python and model else None
@@ -55,17 +97,14 @@ def vllm_server() -> Iterator[object]:
     and AISLE_TEST_VLLM_MODEL; with AISLE_REQUIRE_VLLM=1 (as `make test` sets) a
     missing environment fails instead of skipping.
     """
-    import os
     import signal
 
     from aisle.llm import VLLMServer, VLLMServerConfig
 
     paths = _vllm_paths()
     if paths is None:
-        message = "vLLM environment not set up: run `make vllm-env` or `make test`"
-        if os.environ.get("AISLE_REQUIRE_VLLM") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        _skip_or_fail("vLLM environment not set up: run `make vllm-env` or `make test`",
+                      "AISLE_REQUIRE_VLLM")
     python, model = paths
     # What vLLM's CPU build needs on a small box: a bounded KV cache (its default
     # asks for 92% of NUMA node 0), eager mode (compiling costs ~2 minutes and gains

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,11 @@ from aisle.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "llmrank-games"
-
 
 @pytest.mark.parametrize("nli_mode", ["logprob", "generate"])
-async def test_arag_ranks_real_users_on_the_embedded_model(nli_mode: str) -> None:
-    games = load_games(DATA)
+async def test_arag_ranks_real_users_on_the_embedded_model(
+        nli_mode: str, shared_data_dir: Callable[..., Path]) -> None:
+    games = load_games(shared_data_dir("llmrank-games"))
     model = load_chat_model("local", settings=Settings(cache_enabled=False), max_tokens=256)
     graph = build_arag_graph()
     for case in games.cases("random", n_users=2, n_candidates=6):

@@ -3,12 +3,13 @@ variants as two labelers, on real OA-Mine offers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from aisle.agents.ensemble import LabelerSpec
-from aisle.ensemble import aggregate
+from aisle.tools.aggregation import aggregate
 from aisle.evals.ensemble_suite import few_shot_examples
 from aisle.evals.oa_mine import load_offers
 from aisle.graphs.ensemble import EnsembleContext, Labeler, build_ensemble_graph
@@ -17,14 +18,15 @@ from aisle.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "attribute-extraction"
 ATTRIBUTES = ["Brand", "Gender", "Shoe type", "Color"]
 
 
-async def test_ensemble_graph_on_the_embedded_model() -> None:
-    offers = [o for o in load_offers(DATA / "oa-mine" / "test.jsonl")
+async def test_ensemble_graph_on_the_embedded_model(
+        shared_data_dir: Callable[..., Path]) -> None:
+    data = shared_data_dir("attribute-extraction", "oa-mine")
+    offers = [o for o in load_offers(data / "test.jsonl")
               if o.category == "Shoes"][:2]
-    train = load_offers(DATA / "oa-mine" / "train.jsonl")
+    train = load_offers(data / "train.jsonl")
     model = load_chat_model("local", settings=Settings(cache_enabled=False))
     ctx = EnsembleContext([Labeler(LabelerSpec("local", "zeroshot"), model),
                            Labeler(LabelerSpec("local", "fewshot"), model)])

@@ -22,14 +22,10 @@ from aisle.evals.crowd_truth import (
 )
 from aisle.evals.llmrank import DatasetError as LlmrankDatasetError
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "crowd-truth"
-
 
 @pytest.fixture(scope="module")
-def root() -> Path:
-    if not DATA.is_dir():
-        pytest.fail(f"shared data folder missing: {DATA}")
-    return DATA
+def root(shared_data_dir: Callable[..., Path]) -> Path:
+    return shared_data_dir("crowd-truth")
 
 
 def _majority(data: CrowdTruth) -> tuple[dict[str, str], int]:

@@ -4,6 +4,7 @@ report scores labelers and ensembles on the offers every labeler finished."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,10 @@ from aisle.evals.ensemble_suite import OAMineEval, crowd_truth_report, labels_of
 from aisle.evals.store import ResultStore
 from aisle.llm import Capabilities, FakeChatModel
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-
 
 @pytest.fixture
-def runner(tmp_path: Path) -> OAMineEval:
-    if not DATA.is_dir():
-        pytest.fail(f"shared data folder missing: {DATA}")
-    return OAMineEval(DATA, ResultStore(tmp_path / "runs.sqlite"), n_offers=3, seed=0,
+def runner(shared_data: Path, tmp_path: Path) -> OAMineEval:
+    return OAMineEval(shared_data, ResultStore(tmp_path / "runs.sqlite"), n_offers=3, seed=0,
                       run_key="test", offer_concurrency=2)
 
 
@@ -92,8 +89,9 @@ def test_labels_of_reads_no_value_like_the_authors() -> None:
         "Brand": "Nike", "Color": "n/a", "Size": "n/a", "Gender": "n/a"}
 
 
-def test_crowd_truth_report_has_every_method_and_the_published_figures() -> None:
-    report = crowd_truth_report(DATA / "crowd-truth")
+def test_crowd_truth_report_has_every_method_and_the_published_figures(
+        shared_data_dir: Callable[..., Path]) -> None:
+    report = crowd_truth_report(shared_data_dir("crowd-truth"))
     assert set(report) == {"product", "duck", "dog"}
     product = report["product"]
     assert product["methods"]["mv"]["accuracy"] == pytest.approx(89.66, abs=0.01)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from aisle.evals.llmrank import DatasetError, load_games
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "llmrank-games"
-
 
 @pytest.fixture(scope="module")
-def games():  # type: ignore[no-untyped-def]
-    if not DATA.is_dir():
-        pytest.fail(f"shared data folder missing: {DATA}")
-    return load_games(DATA)
+def games(shared_data_dir: Callable[..., Path]):  # type: ignore[no-untyped-def]
+    return load_games(shared_data_dir("llmrank-games"))
 
 
 def test_real_files_load(games) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +26,20 @@ from aisle.evals.oa_mine import (
     run_name,
 )
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "attribute-extraction"
+
+@pytest.fixture(scope="module")
+def data(shared_data_dir: Callable[..., Path]) -> Path:
+    return shared_data_dir("attribute-extraction")
 
 
 @pytest.fixture(scope="module")
-def offers() -> list[Offer]:
-    if not DATA.is_dir():
-        pytest.fail(f"shared data folder missing: {DATA}")
-    return load_offers(DATA / "oa-mine" / "test.jsonl")
+def offers(data: Path) -> list[Offer]:
+    return load_offers(data / "oa-mine" / "test.jsonl")
 
 
 @pytest.fixture(scope="module")
-def runs(offers: list[Offer]) -> dict[str, PublishedRun]:
-    return {run.name: run for run in load_published_runs(DATA / "published-runs", offers)}
+def runs(data: Path, offers: list[Offer]) -> dict[str, PublishedRun]:
+    return {run.name: run for run in load_published_runs(data / "published-runs", offers)}
 
 
 def test_test_offers(offers: list[Offer]) -> None:
@@ -60,8 +62,8 @@ def test_test_offers(offers: list[Offer]) -> None:
 
 
 @pytest.mark.parametrize(("name", "count"), [("train.jsonl", 1452), ("train_0.2.jsonl", 286)])
-def test_train_offers(offers: list[Offer], name: str, count: int) -> None:
-    train = load_offers(DATA / "oa-mine" / name)
+def test_train_offers(data: Path, offers: list[Offer], name: str, count: int) -> None:
+    train = load_offers(data / "oa-mine" / name)
     assert len(train) == count
     assert {o.category for o in train} == {o.category for o in offers}
 
@@ -111,8 +113,8 @@ def test_readme_figures_match_the_runs(runs: dict[str, PublishedRun]) -> None:
         assert runs[name].published_f1 == f1
 
 
-def test_misaligned_offers_are_refused(offers: list[Offer]) -> None:
-    path = next((DATA / "published-runs").glob("list-*.gz"))
+def test_misaligned_offers_are_refused(data: Path, offers: list[Offer]) -> None:
+    path = next((data / "published-runs").glob("list-*.gz"))
     with pytest.raises(DatasetError, match="491 examples but 490"):
         load_published_run(path, offers[1:])
     swapped = [offers[1], offers[0], *offers[2:]]
