@@ -1,39 +1,80 @@
-"""`aisle info`: backends, capabilities, cache location."""
+"""`aisle info`: the registered providers and their capabilities, settings, the cache."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from typing import Any
+
+import typer
+from pydantic import SecretStr
 from rich.table import Table
 
 from aisle import __version__
 from aisle.cli._common import console
-from aisle.llm._loader import BACKENDS, OPENAI_CAPABILITIES, get_cache
-from aisle.llm.local import LOCAL_CAPABILITIES
-from aisle.llm.vllm import VLLM_CAPABILITIES
-from aisle.settings import get_settings
+from aisle.llm import get_cache, providers
+from aisle.settings import Settings, get_settings
+
+_SECRET_WORDS = ("key", "token", "secret", "password")
 
 
-def info() -> None:
-    """Show backends and their capabilities, settings and the response cache."""
-    settings = get_settings()
-    console.print(f"aisle {__version__}; default model [bold]{settings.model}[/]")
-    caps = {"local": LOCAL_CAPABILITIES, "vllm": VLLM_CAPABILITIES, "openai": OPENAI_CAPABILITIES}
-    table = Table(title="Backends")
-    for col in ("backend", "json-schema output", "logprobs", "tool calls", "what it is"):
+def info(
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout instead of tables."
+    ),
+) -> None:
+    """Show the model providers and their capabilities, settings and the response cache."""
+    report = _report(get_settings())
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    console.print(f"aisle {report['version']}; default model [bold]{report['default_model']}[/]")
+    table = Table(title="Providers (spec 'provider:model')")
+    for col in ("provider", "json-schema output", "logprobs", "tool calls", "top logprobs",
+                "what it is"):
         table.add_column(col)
-    for name, about in BACKENDS.items():
-        c = caps.get(name)
-        flags = [("yes" if f else "no") for f in (c.json_schema, c.logprobs, c.tool_calls)] \
-            if c else ["scripted"] * 3
-        table.add_row(name, *flags, about)
+    for p in report["providers"]:
+        c = p["capabilities"]
+        flags = [("yes" if c[f] else "no") for f in ("json_schema", "logprobs", "tool_calls")]
+        table.add_row(p["name"], *flags, str(c["max_top_logprobs"]), p["description"])
     console.print(table)
     s = Table(title="Settings (AISLE_* env vars)")
     s.add_column("setting")
     s.add_column("value")
-    for key, value in settings.model_dump().items():
-        s.add_row(key, "***" if "key" in key and value else str(value))
+    for key, value in report["settings"].items():
+        s.add_row(key, str(value))
     console.print(s)
-    if settings.cache_enabled:
-        stats = get_cache(settings).stats()
-        console.print(f"response cache: {stats['path']} ({stats['entries']} entries)")
+    cache = report["cache"]
+    if cache["enabled"]:
+        console.print(f"response cache: {cache['path']} ({cache['entries']} entries)")
     else:
         console.print("response cache: off (AISLE_CACHE_ENABLED=false)")
+
+
+def _report(settings: Settings) -> dict[str, Any]:
+    """Everything `aisle info` shows, as JSON-ready values (secrets masked)."""
+    cache: dict[str, Any] = {"enabled": settings.cache_enabled,
+                             "path": str(settings.resolved_cache_path), "entries": None}
+    if settings.cache_enabled:
+        cache["entries"] = get_cache(settings).stats()["entries"]
+    return {
+        "version": __version__,
+        "default_model": settings.model,
+        "providers": [
+            {"name": p.name, "description": p.description, "requires_model": p.requires_model,
+             "capabilities": asdict(p.capabilities)}
+            for p in providers()
+        ],
+        "settings": _masked_settings(settings),
+        "cache": cache,
+    }
+
+
+def _masked_settings(settings: Settings) -> dict[str, Any]:
+    values = settings.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        secret = isinstance(getattr(settings, key), SecretStr) \
+            or any(word in key for word in _SECRET_WORDS)
+        out[key] = "***" if secret and value else value
+    return out

@@ -1,5 +1,7 @@
 """The `local` backend: llama.cpp's server embedded in this process (xllamacpp),
-reached over its OpenAI-compatible HTTP endpoint on loopback.
+reached over its OpenAI-compatible HTTP endpoint on loopback. The server lives
+here; `aisle.llm.providers.LocalProvider` (name, capabilities, model resolution)
+is how specs reach it.
 
 One server per (model, context, slots, threads) is started lazily per process,
 health-checked, and shut down at interpreter exit.
@@ -19,16 +21,10 @@ from typing import Any
 import httpx
 
 from aisle.errors import MissingDependencyError, ServerStartupError
-from aisle.llm._capabilities import Capabilities
 
-__all__ = ["LOCAL_CAPABILITIES", "LocalServer", "get_local_server", "shutdown_local_servers"]
+__all__ = ["LocalServer", "LocalServerConfig", "get_local_server", "shutdown_local_servers"]
 
 logger = logging.getLogger(__name__)
-
-LOCAL_CAPABILITIES = Capabilities(
-    json_schema=True, logprobs=True, tool_calls=True, max_top_logprobs=20
-)
-
 
 @dataclass(frozen=True)
 class LocalServerConfig:

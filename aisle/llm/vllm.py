@@ -3,7 +3,9 @@ base URL or started and stopped by aisle as a managed subprocess.
 
 vLLM is heavy and usually lives in its own environment (a GPU box, or the CPU
 build in `.venv-vllm`), so aisle starts it with a configurable interpreter:
-`<python> -m vllm.entrypoints.openai.api_server ...`.
+`<python> -m vllm.entrypoints.openai.api_server ...`. The server lives here;
+`aisle.llm.providers.VLLMProvider` (name, capabilities, which server to use) is how
+specs reach it.
 """
 
 from __future__ import annotations
@@ -27,16 +29,10 @@ from types import TracebackType
 import httpx
 
 from aisle.errors import MissingDependencyError, ServerStartupError
-from aisle.llm._capabilities import Capabilities
 
-__all__ = ["VLLM_CAPABILITIES", "VLLMServer", "VLLMServerConfig"]
+__all__ = ["VLLMServer", "VLLMServerConfig"]
 
 logger = logging.getLogger(__name__)
-
-VLLM_CAPABILITIES = Capabilities(
-    json_schema=True, logprobs=True, tool_calls=False, max_top_logprobs=20
-)
-
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

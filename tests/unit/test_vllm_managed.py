@@ -87,23 +87,24 @@ def test_base_url_before_start_is_an_error() -> None:
 
 def test_load_chat_model_starts_and_reuses_a_managed_server(tmp_path: Path) -> None:
     """The whole managed path, with aisle's stub server standing in for vLLM's."""
-    from aisle.llm import load_chat_model
-    from aisle.llm._loader import _vllm_servers
+    from aisle.llm import VLLMProvider, get_provider, load_chat_model
     from aisle.settings import Settings
 
     python = _shim(tmp_path, f'shift 2; exec {sys.executable} -m aisle.testing.stub_server "$@"')
     settings = Settings(cache_enabled=False, vllm_python=python, vllm_startup_timeout=60,
                         vllm_max_model_len=1024, vllm_extra_args="--enforce-eager")
+    provider = get_provider("vllm")
+    assert isinstance(provider, VLLMProvider)
     model = load_chat_model("vllm:/models/tiny", settings=settings)
     again = load_chat_model("vllm:/models/tiny", settings=settings)
     try:
         assert model.invoke("hi").content == "stub answer"
         assert again.invoke("hi").content == "stub answer"
-        servers = [s for c, s in _vllm_servers.items() if c.python == python]
+        servers = [s for c, s in provider.managed_servers.items() if c.python == python]
         assert len(servers) == 1  # one server for both models
         cmd = servers[0].config.command(port=1)
         assert "--max-model-len" in cmd
         assert "--enforce-eager" in cmd
     finally:
-        for config in [c for c in _vllm_servers if c.python == python]:
-            _vllm_servers.pop(config).stop()
+        provider.stop()
+    assert not provider.managed_servers
