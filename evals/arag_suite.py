@@ -10,245 +10,310 @@ Methods (README, "ARAG baselines", defines each):
 - `arag_no_nli`: ARAG without the NLI and context-summary agents (ablation).
 - `arag`: the full graph.
 
-Per-user results go to a SQLite file beside the output, so an interrupted run
-continues where it stopped (the response cache makes repeated model calls free).
+It runs on the shared `EvalRunner`: per-user answers are stored under the answer key
+(model, modes, agents version, prompts, domain), so an interrupted run continues where
+it stopped, and the report goes to a folder named by the run key.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import random
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from pathlib import Path
+from statistics import mean
+from typing import Any, ClassVar
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from aisle.agents.arag import Item, rank_items
-from aisle.errors import AisleError
+from aisle.agents import Domain
+from aisle.agents.arag import AGENTS_VERSION, GAMES, agents_version, by_score, rank_items
+from aisle.errors import ConfigurationError
 from aisle.evals.llmrank import EvalCase, GamesData
 from aisle.evals.metrics import rank_of, summarize
-from aisle.evals.store import ResultStore
+from aisle.evals.runner import Answers, Suite
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
-from aisle.llm import track_usage
+from aisle.llm import load_chat_model
+from aisle.llm.usage import sum_usage
+from aisle.prompts import fingerprint
 from aisle.tools.retrieval import CatalogIndex
 
-__all__ = ["LLM_METHODS", "METHODS", "ARAGEval", "EvalSettings", "ResultStore"]
+__all__ = ["LLM_METHODS", "NON_LLM_METHODS", "ARAGEvalConfig", "ARAGSuite", "Method",
+           "nli_order"]
 
-logger = logging.getLogger(__name__)
-
-NON_LLM_METHODS = ("random", "popularity", "recency", "embedding")
-LLM_METHODS = ("vanilla_rag", "arag_no_nli", "arag")
-METHODS = NON_LLM_METHODS + LLM_METHODS
 RECENT_ITEMS = 3
 
 
-@dataclass
-class EvalSettings:
-    """What one eval run covers."""
+class Method(StrEnum):
+    """The methods the ARAG eval compares."""
 
+    random = "random"
+    popularity = "popularity"
+    recency = "recency"
+    embedding = "embedding"
+    vanilla_rag = "vanilla_rag"
+    arag_no_nli = "arag_no_nli"
+    arag = "arag"
+
+
+NON_LLM_METHODS = (Method.random, Method.popularity, Method.recency, Method.embedding)
+LLM_METHODS = (Method.vanilla_rag, Method.arag_no_nli, Method.arag)
+
+
+class ARAGEvalConfig(BaseModel):
+    """What one ARAG eval run covers.
+
+    Attributes:
+        data: the LLMRank Games folder.
+        retriever: the candidate file suffix (`Games.<retriever>`).
+        n_users: the first N users of the candidate file.
+        methods: the methods to run and score.
+        model: the model spec every agent uses.
+        arag: ARAG's config (`use_nli` is set per method).
+        domain: the shop the prompts name.
+        seed: the random baseline's seed.
+        agents_version: the agents version whose stored answers to use; an earlier
+            version than the code's can be reported, not run.
+        concurrency: users ranked at once (not part of any key).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: Path
     retriever: str = "random"
-    n_users: int = 200
-    methods: tuple[str, ...] = METHODS
-    max_history: int = 20
-    user_concurrency: int = 2
+    n_users: int = Field(200, ge=1)
+    methods: tuple[Method, ...] = tuple(Method)
+    model: str = "local:smollm2-135m"
+    arag: ARAGConfig = Field(default_factory=ARAGConfig)
+    domain: Domain = GAMES
     seed: int = 2023
-    arag: ARAGConfig = field(default_factory=ARAGConfig)
+    agents_version: int = Field(AGENTS_VERSION, ge=1, le=AGENTS_VERSION)
+    concurrency: int = Field(2, ge=1)
 
 
-class ARAGEval:
-    """Runs the methods over the cases and aggregates metrics, validity and usage."""
+class ARAGSuite(Suite[EvalCase]):
+    """ARAG and its baselines over the first `n_users` LLMRank Games users."""
 
-    def __init__(self, data: GamesData, index: CatalogIndex, model: BaseChatModel | None,
-                 settings: EvalSettings, store: ResultStore, run_key: str) -> None:
+    name: ClassVar[str] = "arag"
+
+    def __init__(self, config: ARAGEvalConfig, data: GamesData, *,
+                 index: CatalogIndex | None = None, model: BaseChatModel | None = None) -> None:
+        """`index` is needed only to run `recency`/`embedding`; `model` overrides the
+        spec's model (tests pass a fake; the key still names `config.model`)."""
+        self.config = config
         self.data = data
         self.index = index
-        self.model = model
-        self.settings = settings
-        self.store = store
-        self.run_key = run_key
+        self._model = model
+        self.concurrency = config.concurrency
+        self._cases: list[EvalCase] | None = None
         self._popularity: Counter[str] | None = None
-        self.failures: list[tuple[str, str, str]] = []
-        self._graphs = {use_nli: build_arag_graph(use_nli=use_nli) for use_nli in (True, False)}
+        self._graph = build_arag_graph()
 
-    # -- baselines without a model -------------------------------------------------
+    # -- what the run is -----------------------------------------------------------
+    def cases(self) -> list[EvalCase]:
+        if self._cases is None:
+            self._cases = self.data.cases(self.config.retriever, n_users=self.config.n_users)
+        return self._cases
+
+    def phases(self) -> list[list[str]]:
+        chosen = self.config.methods
+        return [p for p in ([str(m) for m in chosen if m in NON_LLM_METHODS],
+                            [str(m) for m in chosen if m in LLM_METHODS]) if p]
+
+    def answer_key(self) -> dict[str, Any]:
+        c = self.config
+        return {"data": "llmrank-games", "retriever": c.retriever, "seed": c.seed,
+                "model": c.model, "arag": c.arag.model_dump(exclude={"use_nli"}),
+                "domain": c.domain.model_dump(),
+                "agents": {**agents_version(), "version": c.agents_version},
+                "prompts": fingerprint("arag")}
+
+    def coverage(self) -> dict[str, Any]:
+        return {"users": len(self.cases()), "methods": [str(m) for m in self.config.methods]}
+
+    def slug(self) -> str:
+        c = self.config
+        if not any(m in LLM_METHODS for m in c.methods):
+            return f"games-{c.retriever}-{len(self.cases())}-baselines"
+        model = c.model.partition(":")[2] or c.model
+        return (f"games-{c.retriever}-{len(self.cases())}-{Path(model).name}-"
+                f"{c.arag.nli_mode}-{c.arag.ranker_order}-v{c.agents_version}")
+
+    def check_runnable(self) -> None:
+        if self.config.agents_version != AGENTS_VERSION:
+            raise ConfigurationError(
+                f"agents version {self.config.agents_version} can be reported from stored "
+                f"answers, not run: the code is at version {AGENTS_VERSION} (use "
+                "--report-only, or drop --agents-version)")
+
+    # -- running one ---------------------------------------------------------------
+    def model(self) -> BaseChatModel:
+        if self._model is None:
+            self._model = load_chat_model(self.config.model)
+        return self._model
+
+    async def run_one(self, task: str, case: EvalCase) -> dict[str, Any]:
+        method = Method(task)
+        if method in NON_LLM_METHODS:
+            return {"ranking": self.rank_without_llm(method, case), "target": case.target}
+        value = await self.rank_with_llm(method, case)
+        value["target"] = case.target
+        return value
+
     def _popularity_counts(self) -> Counter[str]:
         if self._popularity is None:
             self._popularity = Counter(i for h in self.data.histories.values() for i in h)
         return self._popularity
 
-    def rank_without_llm(self, method: str, case: EvalCase) -> list[str]:
+    def rank_without_llm(self, method: Method, case: EvalCase) -> list[str]:
         cands = list(case.candidates)
-        if method == "random":
-            rng = random.Random(f"{self.settings.seed}:random:{case.user_id}")
+        if method == Method.random:
+            rng = random.Random(f"{self.config.seed}:random:{case.user_id}")
             rng.shuffle(cands)
             return cands
-        if method == "popularity":
+        if method == Method.popularity:
             pop = self._popularity_counts()
             return sorted(cands, key=lambda c: -pop[c])  # stable: ties keep list order
-        last = RECENT_ITEMS if method == "recency" else None
+        if self.index is None:
+            raise ValueError(f"method {method} needs the catalog index")
+        last = RECENT_ITEMS if method == Method.recency else None
         user = self.index.user_vector(case.history[-50:], last=last)
         vecs = self.index.vectors(cands)
         sims = {c: float(np.dot(vecs[c], user)) for c in cands}
         return sorted(cands, key=lambda c: -sims[c])
 
-    # -- methods with a model ------------------------------------------------------
-    def _items(self, ids: Sequence[str]) -> list[Item]:
-        return [Item(id=i, title=self.data.title(i)) for i in ids]
-
-    async def rank_with_llm(self, method: str, case: EvalCase) -> dict[str, Any]:
-        assert self.model is not None
-        candidates = self._items(case.candidates)
-        history = self._items(case.history[-self.settings.max_history:])
-        if method == "vanilla_rag":
-            result = await rank_items(self.model, candidates,
-                                      history=[h["title"] for h in history], agent="vanilla_rag")
+    async def rank_with_llm(self, method: Method, case: EvalCase) -> dict[str, Any]:
+        state = self.data.arag_input(case, self.config.arag.max_history)
+        if method == Method.vanilla_rag:
+            result = await rank_items(self.model(), state["candidates"],
+                                      history=[h["title"] for h in state["history"]],
+                                      agent="vanilla_rag", domain=self.config.domain)
             return {"ranking": result.ranking, "validity": result.validity()}
-        use_nli = method == "arag"
-        config = ARAGConfig(**{**asdict(self.settings.arag), "use_nli": use_nli,
-                               "max_history": self.settings.max_history})
-        out = await self._graphs[use_nli].ainvoke({"user_id": case.user_id, "history": history,
-                                   "candidates": candidates},
-                                  context=ARAGContext(model=self.model, config=config))
-        blackboard = {"user_profile": out.get("user_profile"),
-                      "context_summary": out.get("context_summary"),
-                      "nli": out.get("nli", [])}
+        use_nli = method == Method.arag
+        context = ARAGContext(model=self.model(), domain=self.config.domain,
+                              config=self.config.arag.model_copy(update={"use_nli": use_nli}))
+        out = await self._graph.ainvoke(state, context=context)
         validity = dict(out["ranker"])
         validity.pop("proposed", None)
         if use_nli:
             validity["nli_failures"] = sum(r["score"] is None for r in out["nli"])
         validity["agent_failures"] = len(out.get("failures", []))
-        blackboard["failures"] = out.get("failures", [])
+        blackboard = {"user_profile": out.get("user_profile"),
+                      "context_summary": out.get("context_summary"),
+                      "nli": out.get("nli", []), "failures": out.get("failures", [])}
         return {"ranking": out["ranking"], "validity": validity, "blackboard": blackboard}
 
-    async def run(self, cases: Sequence[EvalCase],
-                  progress: Callable[[str, int, int], None] | None = None) -> None:
-        """Rank every case with every method, skipping (method, user) pairs already stored.
+    # -- scoring -------------------------------------------------------------------
+    def report(self, answers: Answers) -> dict[str, Any]:
+        """Metrics with 95% bootstrap intervals, validity, usage and diagnostics.
 
-        Baselines without a model run first. Then each user goes through every LLM
-        method in turn, users `user_concurrency` at a time, so an interrupted run
-        leaves complete results for the users it finished.
+        Every method is scored on the same users: those all methods have finished (all
+        of the cases once a run is complete; fewer for a partial run).
         """
-        for method in [m for m in self.settings.methods if m in NON_LLM_METHODS]:
-            done = self.store.done(method, self.run_key)
-            for n, case in enumerate(cases, 1):
-                if case.user_id not in done:
-                    ranking = self.rank_without_llm(method, case)
-                    self.store.put(method, case.user_id, self.run_key,
-                                   {"ranking": ranking, "target": case.target})
-                if progress:
-                    progress(method, n, len(cases))
-        llm_methods = [m for m in self.settings.methods if m in LLM_METHODS]
-        if not llm_methods:
-            return
-        if self.model is None:
-            raise ValueError(f"methods {llm_methods} need a model")
-        finished: dict[str, set[str]] = {
-            m: set(self.store.done(m, self.run_key)) for m in llm_methods}
-        counts = {m: len(finished[m] & {c.user_id for c in cases}) for m in llm_methods}
-        if progress:
-            for m in llm_methods:
-                progress(m, counts[m], len(cases))
-        sem = asyncio.Semaphore(self.settings.user_concurrency)
-
-        async def one(case: EvalCase) -> None:
-            async with sem:
-                for method in llm_methods:
-                    if case.user_id in finished[method]:
-                        continue
-                    started = time.perf_counter()
-                    try:
-                        with track_usage() as tracker:
-                            value = await self.rank_with_llm(method, case)
-                    except AisleError as e:
-                        # One user's failure (a timeout, a server hiccup) must not end a
-                        # multi-hour run: it is logged, not stored, and retried on resume.
-                        logger.warning("%s failed for user %s: %s", method, case.user_id, e)
-                        self.failures.append((method, case.user_id, str(e)[:300]))
-                        return
-                    value.update(target=case.target, usage=tracker.to_dict(),
-                                 seconds=time.perf_counter() - started)
-                    self.store.put(method, case.user_id, self.run_key, value)
-                    counts[method] += 1
-                    if progress:
-                        progress(method, counts[method], len(cases))
-
-        await asyncio.gather(*(one(c) for c in cases))
-
-    def report(self, cases: Sequence[EvalCase]) -> dict[str, Any]:
-        """Metrics with 95% bootstrap intervals, validity indicators and usage, per method.
-
-        Every method is scored on the same users: those that all methods have finished
-        (all of `cases` once a run is complete; fewer for a partial run).
-        """
+        methods = [str(m) for m in self.config.methods]
+        users = {c.id for c in self.cases()}
+        for task in methods:
+            users &= set(answers.get(task, {}))
+        shown = {c.id: list(c.candidates) for c in self.cases()}
         metrics: dict[str, Any] = {}
         validity: dict[str, Any] = {}
         usage: dict[str, Any] = {}
         seconds: dict[str, float] = {}
-        users = {c.user_id for c in cases}
-        by_method = {m: self.store.done(m, self.run_key) for m in self.settings.methods}
-        for stored_users in by_method.values():
-            users &= set(stored_users)
-        for method in self.settings.methods:
-            stored = {u: v for u, v in by_method[method].items() if u in users}
-            ranks = [rank_of(v["target"], v["ranking"]) for v in stored.values()]
-            metrics[method] = {"n_users": len(stored), **{
-                name: ci["mean"] for name, ci in summarize(ranks).items()}}
-            metrics[method]["ci95"] = {name: [ci["ci_low"], ci["ci_high"]]
-                                       for name, ci in summarize(ranks).items()}
-            if method in LLM_METHODS and stored:
-                usage[method] = _sum_usage([v.get("usage", {}) for v in stored.values()])
+        diagnostics: dict[str, Any] = {}
+        for method in methods:
+            stored = {u: v for u, v in answers.get(method, {}).items() if u in users}
+            metrics[method] = _metrics([rank_of(v["target"], v["ranking"])
+                                        for v in stored.values()])
+            if Method(method) in LLM_METHODS and stored:
+                usage[method] = sum_usage([v.get("usage", {}) for v in stored.values()])
                 seconds[method] = sum(v.get("seconds", 0.0) for v in stored.values())
-                vals = [v["validity"] for v in stored.values()]
-                validity[method] = {
-                    "users": len(vals),
-                    "invented_ids": sum(v["invented"] for v in vals),
-                    "duplicate_ids": sum(v["duplicates"] for v in vals),
-                    "missing_ids": sum(v["missing"] for v in vals),
-                    "repaired_rankings": sum(bool(v["repaired"]) for v in vals),
-                    "unparseable_rankings": sum(bool(v["parse_failed"]) for v in vals),
-                    **({"nli_failures": sum(v.get("nli_failures", 0) for v in vals)}
-                       if method == "arag" else {}),
-                    "agent_failures": sum(v.get("agent_failures", 0) for v in vals),
-                }
-        if "arag" in self.settings.methods and users:
+                validity[method] = _validity(method, [v["validity"] for v in stored.values()])
+                diagnostics[method] = self._diagnostics(method, stored, shown)
+        if Method.arag in self.config.methods and users:
             # Diagnostic, no extra model calls: the same ARAG runs ranked by their NLI
             # scores alone, to separate the NLI signal from what the ranker does with it.
-            ranks = [rank_of(v["target"], nli_order(v)) for u, v in by_method["arag"].items()
-                     if u in users]
-            summary = summarize(ranks)
-            metrics["arag_nli_order"] = {"n_users": len(ranks),
-                                         **{k: ci["mean"] for k, ci in summary.items()},
-                                         "ci95": {k: [ci["ci_low"], ci["ci_high"]]
-                                                  for k, ci in summary.items()}}
-        return {"metrics": metrics, "validity": validity, "usage": usage, "seconds": seconds}
+            metrics["arag_nli_order"] = _metrics(
+                [rank_of(v["target"], nli_order(v)) for u, v in answers["arag"].items()
+                 if u in users])
+        return {"metrics": metrics, "validity": validity, "usage": usage, "seconds": seconds,
+                "diagnostics": diagnostics, "users_scored": len(users),
+                "users_asked": len(self.cases())}
+
+    def title(self, report: Mapping[str, Any]) -> str:
+        c = self.config
+        return (f"ARAG on LLMRank Games ({c.retriever} candidates, {report['users_scored']} "
+                f"users, {c.model})")
+
+    def markdown(self, report: dict[str, Any]) -> str:
+        from aisle.evals.report import ranking_markdown
+
+        return ranking_markdown(report, self.title(report))
+
+    def write_extras(self, report: dict[str, Any], folder: Path) -> list[Path]:
+        from aisle.evals.report import ranking_chart
+
+        path = folder / "report.png"
+        ranking_chart(report, path, self.title(report))
+        return [path]
+
+    def _diagnostics(self, method: str, stored: Mapping[str, dict[str, Any]],
+                     shown: Mapping[str, list[str]]) -> dict[str, Any]:
+        """How the ranker used what it was shown; the NLI scores' spread; time per user.
+        The README's prose figures come from here."""
+        n = len(stored)
+        out: dict[str, Any] = {"users": n,
+                               "seconds_per_user": sum(v.get("seconds", 0.0)
+                                                       for v in stored.values()) / n}
+        order = self.config.arag.ranker_order if method != "vanilla_rag" else "given"
+        firsts = overlaps = 0
+        for user, v in stored.items():
+            scores = ({r["item_id"]: r["score"] for r in v["blackboard"]["nli"]
+                       if r["score"] is not None} if method == "arag" else {})
+            seen = by_score(shown[user], scores) if order == "nli" else shown[user]
+            firsts += v["ranking"][0] == seen[0]
+            overlaps += len(set(v["ranking"][:5]) & set(seen[:5]))
+        out["first_pick_is_first_shown"] = firsts
+        out["mean_top5_shared_with_shown"] = overlaps / n
+        if method == "arag":
+            records = [r for v in stored.values() for r in v["blackboard"]["nli"]]
+            values = [r["score"] for r in records if r["score"] is not None]
+            counts = Counter(round(s, 4) for s in values)
+            out["nli_scores"] = len(values)
+            out["nli_distinct_per_user"] = mean(
+                len({r["score"] for r in v["blackboard"]["nli"] if r["score"] is not None})
+                for v in stored.values())
+            out["nli_most_common"] = [[s, c] for s, c in counts.most_common(3)]
+            out["first_pick_is_nli_leader"] = sum(
+                v["ranking"][0] == nli_order(v)[0] for v in stored.values())
+        return out
 
 
-_SUMMED = ("calls", "cache_hits", "errors", "prompt_tokens", "completion_tokens",
-           "cached_prompt_tokens", "latency_s")
+def _metrics(ranks: Sequence[int | None]) -> dict[str, Any]:
+    summary = summarize(ranks)
+    return {"n_users": len(ranks), **{name: ci["mean"] for name, ci in summary.items()},
+            "ci95": {name: [ci["ci_low"], ci["ci_high"]] for name, ci in summary.items()}}
 
 
-def _sum_usage(per_user: Sequence[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Add up per-user usage tables (agent -> counters)."""
-    out: dict[str, dict[str, Any]] = {}
-    for table in per_user:
-        for agent, row in table.items():
-            agg = out.setdefault(agent, dict.fromkeys(_SUMMED, 0))
-            for key in _SUMMED:
-                agg[key] += row.get(key, 0)
-    for agg in out.values():
-        model_calls = agg["calls"] - agg["cache_hits"]
-        agg["mean_latency_s"] = agg["latency_s"] / model_calls if model_calls else 0.0
-    return out
+def _validity(method: str, vals: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "users": len(vals),
+        "invented_ids": sum(v["invented"] for v in vals),
+        "duplicate_ids": sum(v["duplicates"] for v in vals),
+        "missing_ids": sum(v["missing"] for v in vals),
+        "repaired_rankings": sum(bool(v["repaired"]) for v in vals),
+        "unparseable_rankings": sum(bool(v["parse_failed"]) for v in vals),
+        **({"nli_failures": sum(v.get("nli_failures", 0) for v in vals)}
+           if method == "arag" else {}),
+        "agent_failures": sum(v.get("agent_failures", 0) for v in vals),
+    }
 
 
-def nli_order(stored: dict[str, Any]) -> list[str]:
+def nli_order(stored: Mapping[str, Any]) -> list[str]:
     """A stored ARAG result's candidates by NLI score (failed items last), ties in the
     ranker's order."""
-    scores: dict[str, float] = {r["item_id"]: -1.0 if r["score"] is None else float(r["score"])
-                                for r in stored["blackboard"]["nli"]}
-    return sorted(stored["ranking"], key=lambda i: -scores.get(i, -1.0))
+    scores = {r["item_id"]: float(r["score"]) for r in stored["blackboard"]["nli"]
+              if r["score"] is not None}
+    return by_score(stored["ranking"], scores)

@@ -15,26 +15,27 @@ Two parts (README, "LLM-ensemble", gives the protocol and the results):
   P/R/F1. Dawid-Skene is not run here: its per-labeler confusion matrix over an open
   vocabulary of thousands of values is neither estimable nor affordable.
 
-Local labelers' answers go to a SQLite file beside the output, one row per (labeler,
-offer), so an interrupted run continues where it stopped.
+It runs on the shared `EvalRunner`: a local labeler's answers are stored per (labeler,
+offer) under the answer key (agents version, prompts, shots, domain), one labeler at a
+time (so one local model server runs at a time), and an interrupted run continues
+where it stopped.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from aisle.agents.ensemble import NA, Example, LabelerSpec, extract_attributes
-from aisle.tools.aggregation import aggregate
-from aisle.errors import AisleError, StructuredOutputError
+from aisle.agents import Domain
+from aisle.agents.ensemble import NA, Example, LabelerSpec, agents_version, extract_attributes
+from aisle.errors import StructuredOutputError
 from aisle.evals.crowd_truth import (
     CROWD_TRUTH_DATASETS,
     PUBLISHED_ACCURACY,
@@ -43,16 +44,25 @@ from aisle.evals.crowd_truth import (
     binary_f1,
     load_crowd_truth,
 )
-from aisle.evals.oa_mine import Offer, PublishedRun, load_offers, load_published_runs, micro_scores
-from aisle.evals.store import ResultStore
-from aisle.llm import track_usage
+from aisle.evals.oa_mine import (
+    Offer,
+    PublishedRun,
+    is_no_prediction,
+    load_offers,
+    load_published_runs,
+    micro_scores,
+)
+from aisle.evals.runner import Answers, Suite
+from aisle.llm import load_chat_model
+from aisle.prompts import fingerprint
+from aisle.tools.aggregation import aggregate
 
-__all__ = ["N_SHOTS", "OAMineEval", "crowd_truth_report", "few_shot_examples", "labels_of"]
+__all__ = ["N_SHOTS", "EnsembleEvalConfig", "EnsembleSuite", "OfferCase", "crowd_truth_report",
+           "few_shot_examples", "labels_of"]
 
 logger = logging.getLogger(__name__)
 
 N_SHOTS = 3
-_NO_VALUE = {"", NA, "None"}
 
 
 def crowd_truth_report(root: Path) -> dict[str, Any]:
@@ -68,13 +78,13 @@ def crowd_truth_report(root: Path) -> dict[str, Any]:
                                "published_accuracy": PUBLISHED_ACCURACY.get(name, {}),
                                "published_f1": PUBLISHED_F1.get(name, {})}
         for method in ("mv", "iwmv", "ds"):
-            started = time.perf_counter()
+            # No timings here: the report must come out the same from the same data
+            # (fit times are measured by benchmarks/bench_ensemble.py).
             fit = aggregate(data.answers, method=method,  # type: ignore[arg-type]
                             n_classes=k if method == "iwmv" else None)
             labels = fit.as_dict()
             scores = {"accuracy": 100 * accuracy(labels, data.truth),
-                      "iterations": fit.iterations, "converged": fit.converged,
-                      "seconds": time.perf_counter() - started}
+                      "iterations": fit.iterations, "converged": fit.converged}
             if name == "product":
                 scores["f1"] = 100 * binary_f1(labels, data.truth, positive="1")
             row["methods"][method] = scores
@@ -84,11 +94,11 @@ def crowd_truth_report(root: Path) -> dict[str, Any]:
 
 def labels_of(prediction: Mapping[str, str], attributes: Sequence[str]) -> dict[str, str]:
     """A labeler's prediction as labels for each attribute: the stripped value, "n/a"
-    for no value (missing, "n/a", "None" or empty, as the authors' scorer reads them)."""
+    for no value (missing or empty, or what the authors' scorer reads as none)."""
     out = {}
     for attr in attributes:
         value = str(prediction.get(attr, NA)).strip()
-        out[attr] = NA if value in _NO_VALUE else value
+        out[attr] = NA if not value or is_no_prediction(value) else value
     return out
 
 
@@ -101,112 +111,146 @@ def few_shot_examples(train: Sequence[Offer], category: str, attributes: Sequenc
                                            if a in o.targets}) for o in shots]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Group:
     name: str
     labelers: list[str]
     offers: list[int]
 
 
-class OAMineEval:
-    """Runs local labelers over OA-Mine offers and scores labelers and ensembles."""
+@dataclass(frozen=True)
+class OfferCase:
+    """One OA-Mine test offer, by its index in `test.jsonl`."""
 
-    def __init__(self, root: Path, store: ResultStore, *, n_offers: int = 491, seed: int = 0,
-                 run_key: str = "", offer_concurrency: int = 4) -> None:
-        base = root / "attribute-extraction"
+    index: int
+    offer: Offer
+
+    @property
+    def id(self) -> str:
+        return str(self.index)
+
+
+class EnsembleEvalConfig(BaseModel):
+    """What one ensemble eval run covers.
+
+    Attributes:
+        data: the shared data root (holds `crowd-truth/` and `attribute-extraction/`).
+        labelers: aisle's local labelers, `MODEL_SPEC@VARIANT`; none: published runs only.
+        n_offers: a seeded random subset of the 491 OA-Mine test offers (491 = all).
+        seed: the subset's seed.
+        domain: the shop the prompts name.
+        concurrency: offers labelled at once (not part of any key).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: Path
+    labelers: tuple[str, ...] = ()
+    n_offers: int = Field(491, ge=1)
+    seed: int = 0
+    domain: Domain = Field(default_factory=Domain)
+    concurrency: int = Field(4, ge=1)
+
+
+class EnsembleSuite(Suite[OfferCase]):
+    """Crowd-truth aggregation, and local and published labelers on OA-Mine."""
+
+    name: ClassVar[str] = "ensemble"
+
+    def __init__(self, config: EnsembleEvalConfig,
+                 models: Mapping[str, BaseChatModel] | None = None) -> None:
+        """`models` overrides the chat model of a labeler's model spec (tests)."""
+        self.config = config
+        self.specs = [LabelerSpec.parse(s) for s in config.labelers]
+        self.concurrency = config.concurrency
+        base = config.data / "attribute-extraction"
         self.offers = load_offers(base / "oa-mine" / "test.jsonl")
         self.train = load_offers(base / "oa-mine" / "train.jsonl")
         self.published: list[PublishedRun] = load_published_runs(
             base / "published-runs", self.offers)
         self.known: dict[str, tuple[str, ...]] = dict(self.published[0].known_attributes)
-        if n_offers >= len(self.offers):
+        if config.n_offers >= len(self.offers):
             self.subset = list(range(len(self.offers)))
         else:
-            rng = random.Random(seed)
-            self.subset = sorted(rng.sample(range(len(self.offers)), n_offers))
-        self.store = store
-        self.run_key = run_key
-        self.offer_concurrency = offer_concurrency
-        self.failures: list[tuple[str, int, str]] = []
-        self.backend_errors: list[tuple[str, int, str]] = []
+            rng = random.Random(config.seed)
+            self.subset = sorted(rng.sample(range(len(self.offers)), config.n_offers))
+        self._models: dict[str, BaseChatModel] = dict(models or {})
+
+    def cases(self) -> list[OfferCase]:
+        return [OfferCase(i, self.offers[i]) for i in self.subset]
+
+    def phases(self) -> list[list[str]]:
+        # One labeler at a time: on a small CPU two local model servers starve each other.
+        return [[spec.name] for spec in self.specs]
+
+    def answer_key(self) -> dict[str, Any]:
+        return {"data": "oa-mine", "agents": agents_version(),
+                "prompts": fingerprint("ensemble"), "shots": N_SHOTS,
+                "domain": self.config.domain.model_dump()}
+
+    def coverage(self) -> dict[str, Any]:
+        return {"labelers": [s.name for s in self.specs], "offers": len(self.subset),
+                "seed": self.config.seed}
+
+    def slug(self) -> str:
+        return f"oa-mine-{len(self.subset)}-{len(self.specs)}-labelers"
 
     def attributes(self, offer: Offer) -> tuple[str, ...]:
         return self.known[offer.category]
 
-    async def run_labeler(self, spec: LabelerSpec, model: BaseChatModel,
-                          progress: Callable[[str, int, int], None] | None = None) -> None:
-        """Answer every offer of the subset not yet stored for this labeler."""
-        done = self.store.done(spec.name, self.run_key)
-        todo = [i for i in self.subset if str(i) not in done]
-        count = len(self.subset) - len(todo)
-        if progress:
-            progress(spec.name, count, len(self.subset))
-        sem = asyncio.Semaphore(self.offer_concurrency)
+    def model(self, spec: LabelerSpec) -> BaseChatModel:
+        if spec.model not in self._models:
+            self._models[spec.model] = load_chat_model(spec.model)
+        return self._models[spec.model]
 
-        async def one(index: int) -> None:
-            nonlocal count
-            offer = self.offers[index]
-            attrs = self.attributes(offer)
-            examples = (few_shot_examples(self.train, offer.category, attrs)
-                        if spec.variant == "fewshot" else [])
-            async with sem:
-                started = time.perf_counter()
-                try:
-                    with track_usage() as tracker:
-                        values = await extract_attributes(
-                            model, title=offer.title, category=offer.category,
-                            attributes=attrs, variant=spec.variant, examples=examples)
-                except StructuredOutputError as e:
-                    # The labeler's answer, even after the repair turn, is not valid: that
-                    # is its answer for this offer (no labels), stored and counted.
-                    logger.warning("%s gave no valid answer on offer %d: %s", spec.name,
-                                   index, e)
-                    self.failures.append((spec.name, index, str(e)[:300]))
-                    value: dict[str, Any] = {"values": None, "error": str(e)[:300]}
-                except AisleError as e:
-                    # A backend fault (server down, timeouts after retries) says nothing
-                    # about the labeler: logged, not stored, retried when the run resumes.
-                    logger.warning("%s: backend error on offer %d, will retry on resume: %s",
-                                   spec.name, index, e)
-                    self.backend_errors.append((spec.name, index, str(e)[:300]))
-                    return
-                else:
-                    value = {"values": values, "error": None}
-                value.update(usage=tracker.to_dict(), seconds=time.perf_counter() - started)
-                self.store.put(spec.name, str(index), self.run_key, value)
-                count += 1
-                if progress:
-                    progress(spec.name, count, len(self.subset))
+    async def run_one(self, task: str, case: OfferCase) -> dict[str, Any]:
+        spec = LabelerSpec.parse(task)
+        offer = case.offer
+        attrs = self.attributes(offer)
+        examples = (few_shot_examples(self.train, offer.category, attrs)
+                    if spec.variant == "fewshot" else [])
+        try:
+            values = await extract_attributes(
+                self.model(spec), title=offer.title, category=offer.category,
+                attributes=attrs, variant=spec.variant, examples=examples,
+                domain=self.config.domain)
+        except StructuredOutputError as e:
+            # The labeler's answer, even after the repair turn, is not valid: that is its
+            # answer for this offer (no labels), stored and counted. Backend faults
+            # (other AisleErrors) go to the runner: not stored, retried on resume.
+            logger.warning("%s gave no valid answer on offer %d: %s", task, case.index, e)
+            return {"values": None, "error": str(e)[:300]}
+        return {"values": values, "error": None}
 
-        await asyncio.gather(*(one(i) for i in todo))
-
-    def local_predictions(self, name: str) -> dict[int, dict[str, str] | None]:
-        """Stored answers of a local labeler: offer -> values (None where it failed)."""
-        return {int(k): v["values"] for k, v in self.store.done(name, self.run_key).items()}
-
-    def report(self, local: Sequence[str]) -> dict[str, Any]:
-        """Per-labeler, majority-vote and learned-ensemble micro P/R/F1 for each group of
-        labelers: the published runs on all offers; the local labelers, and all of them
-        together, on the offers every local labeler has answered."""
+    def report(self, answers: Answers) -> dict[str, Any]:
+        """Crowd-truth accuracies; per-labeler, majority-vote and learned-ensemble micro
+        P/R/F1 for each group of labelers: the published runs on all offers; the local
+        labelers, and all of them together, on the offers every local labeler answered."""
         predictions: dict[str, dict[int, dict[str, str] | None]] = {
             run.name: dict(enumerate(run.predictions)) for run in self.published}
         failures: dict[str, int] = {}
+        local = [s.name for s in self.specs]
         local_offers = set(self.subset)
         for name in local:
-            stored = self.local_predictions(name)
+            stored = {int(k): v["values"] for k, v in answers.get(name, {}).items()}
             predictions[name] = stored
             failures[name] = sum(v is None for v in stored.values())
             local_offers &= set(stored)
         published = [r.name for r in self.published]
         groups = [_Group("published", published, list(range(len(self.offers))))]
         if len(local) > 1:  # an ensemble of one labeler is not an ensemble
-            groups.append(_Group("local", list(local), sorted(local_offers)))
+            groups.append(_Group("local", local, sorted(local_offers)))
         if local:
-            groups.append(_Group("published+local", published + list(local),
-                                 sorted(local_offers)))
-        return {"offers": len(self.offers), "subset": len(self.subset),
-                "local_failures": failures,
-                "groups": {g.name: self._score_group(g, predictions) for g in groups}}
+            groups.append(_Group("published+local", published + local, sorted(local_offers)))
+        oa = {"offers": len(self.offers), "subset": len(self.subset), "local_failures": failures,
+              "groups": {g.name: self._score_group(g, predictions) for g in groups}}
+        return {"crowd_truth": crowd_truth_report(self.config.data / "crowd-truth"),
+                "oa_mine": oa}
+
+    def markdown(self, report: dict[str, Any]) -> str:
+        from aisle.evals.report import ensemble_markdown
+
+        return ensemble_markdown(report)
 
     def _score_group(self, group: _Group,
                      predictions: Mapping[str, Mapping[int, dict[str, str] | None]]

@@ -12,8 +12,10 @@ candidates, keep the first 19, add the ground truth and shuffle with a fixed see
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aisle.evals._errors import DatasetError
 
@@ -31,6 +33,10 @@ class EvalCase:
     target: str
     candidates: tuple[str, ...]
 
+    @property
+    def id(self) -> str:
+        return self.user_id
+
 
 @dataclass(frozen=True)
 class GamesData:
@@ -47,6 +53,17 @@ class GamesData:
         except KeyError:
             raise DatasetError(f"item id {item_id!r} is not in {self.root / 'Games.item'}") \
                 from None
+
+    def as_items(self, ids: Sequence[str]) -> list[dict[str, str]]:
+        """Ids as the `{"id", "title"}` items the agents see."""
+        return [{"id": i, "title": self.title(i)} for i in ids]
+
+    def arag_input(self, case: EvalCase, max_history: int = 20) -> dict[str, Any]:
+        """A case as ARAG's graph input: the user, the last `max_history` history items
+        (oldest first) and the candidates."""
+        return {"user_id": case.user_id,
+                "history": self.as_items(case.history[-max_history:]),
+                "candidates": self.as_items(case.candidates)}
 
     def retriever_candidates(self, retriever: str) -> dict[str, tuple[str, ...]]:
         """Candidate lists of one retriever file, validated against the item file."""

@@ -44,6 +44,7 @@ __all__ = [
     "Outcome",
     "PublishedRun",
     "is_correct",
+    "is_no_prediction",
     "load_offers",
     "load_published_run",
     "load_published_runs",
@@ -57,6 +58,18 @@ NO_VALUE = "n/a"
 # A prediction also means "no value" when it is missing or is the string "None" (the
 # authors' rule); a target only when its value is exactly "n/a".
 _NO_PREDICTION = (NO_VALUE, "None")
+
+
+def is_no_prediction(value: str | None) -> bool:
+    """The authors' rule for a predicted value that means "no value": None, `n/a` or
+    `None`, compared as written (the one statement of it; the scorer and the
+    ensemble eval's labels use it).
+
+    Example:
+        >>> [is_no_prediction(v) for v in (None, "n/a", "None", "none", " n/a")]
+        [True, True, True, False, False]
+    """
+    return value is None or value in _NO_PREDICTION
 
 PUBLISHED_MICRO_F1: dict[str, float] = {
     "gpt-4-schema-10shot-train1.0": 82.16,
@@ -329,7 +342,7 @@ def outcome(offer: Offer, attribute: str, value: str | None) -> Outcome:
                            f"attribute {attribute!r}; annotated: {sorted(offer.targets)}") \
             from None
     no_target = accepted[0] == NO_VALUE
-    no_prediction = value is None or value in _NO_PREDICTION
+    no_prediction = is_no_prediction(value)
     if no_target:
         return "nn" if no_prediction else "nv"
     if no_prediction:

@@ -399,13 +399,23 @@ class OpenAIProvider(OpenAICompatibleProvider):
 
 
 class FakeProvider(Provider):
-    """`fake`: a `FakeChatModel` built from the keyword arguments (`responses=[...]`)."""
+    """`fake`: a `FakeChatModel` built from the keyword arguments (`responses=[...]`);
+    `fake:schema` answers every structured request with a minimal schema-valid object
+    (for running a graph's wiring with no model, e.g. under `langgraph dev`; never for
+    results)."""
 
     name = "fake"
-    description = "scripted answers, for unit tests of graph logic"
+    description = "scripted answers, for unit tests of graph logic ('fake:schema': any schema)"
     requires_model = False
 
     def chat_model(self, model: str, options: ModelOptions) -> BaseChatModel:
+        if model == "schema":
+            from aisle.testing.schema_instance import schema_reply
+
+            return FakeChatModel(responses=[schema_reply], cycle=True, **options.kwargs)
+        if model:
+            raise ConfigurationError(f"unknown fake model {model!r}: use 'fake' (scripted "
+                                     "with responses=[...]) or 'fake:schema'")
         return FakeChatModel(**options.kwargs)
 
 

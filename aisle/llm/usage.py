@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
@@ -25,7 +25,7 @@ from rich.table import Table
 
 from aisle.llm.cache import CACHE_HIT_KEY
 
-__all__ = ["AgentUsage", "CallRecord", "UsageTracker", "track_usage"]
+__all__ = ["AgentUsage", "CallRecord", "UsageTracker", "sum_usage", "track_usage"]
 
 AGENT_KEY = "aisle_agent"
 # The requested answer schema's name, in the run metadata (test fakes answer by it).
@@ -65,6 +65,16 @@ class AgentUsage:
     def mean_latency_s(self) -> float:
         model_calls = self.calls - self.cache_hits
         return self.latency_s / model_calls if model_calls else 0.0
+
+    def add(self, other: AgentUsage | Mapping[str, Any]) -> None:
+        """Add another total (or its `to_dict()` row) to this one."""
+        row = asdict(other) if isinstance(other, AgentUsage) else other
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + row.get(name, 0))
+
+
+_SUMMED = ("calls", "cache_hits", "errors", "prompt_tokens", "completion_tokens",
+           "cached_prompt_tokens", "latency_s")
 
 
 class UsageTracker(BaseCallbackHandler):
@@ -153,9 +163,7 @@ class UsageTracker(BaseCallbackHandler):
         """Totals over every agent."""
         tot = AgentUsage("total")
         for agg in self.by_agent().values():
-            for name in ("calls", "cache_hits", "errors", "prompt_tokens", "completion_tokens",
-                         "cached_prompt_tokens", "latency_s"):
-                setattr(tot, name, getattr(tot, name) + getattr(agg, name))
+            tot.add(agg)
         return tot
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,6 +186,21 @@ class UsageTracker(BaseCallbackHandler):
                           str(a.prompt_tokens), str(a.completion_tokens),
                           str(a.cached_prompt_tokens), f"{a.mean_latency_s:.3f}")
         return table
+
+
+def sum_usage(tables: Iterable[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Add up `UsageTracker.to_dict()` tables (e.g. one per eval case), per agent.
+
+    Example:
+        >>> one = {"nli": {"calls": 2, "cache_hits": 1, "latency_s": 3.0}}
+        >>> sum_usage([one, one])["nli"]["mean_latency_s"]
+        3.0
+    """
+    out: dict[str, AgentUsage] = {}
+    for table in tables:
+        for agent, row in table.items():
+            out.setdefault(agent, AgentUsage(agent)).add(row)
+    return {name: {**asdict(a), "mean_latency_s": a.mean_latency_s} for name, a in out.items()}
 
 
 _current: ContextVar[UsageTracker | None] = ContextVar("aisle_usage_tracker", default=None)
