@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from statistics import mean
+from statistics import mean, median
 from typing import Any, ClassVar
 
 import numpy as np
@@ -141,6 +141,9 @@ class ARAGSuite(Suite[EvalCase]):
         model = c.model.partition(":")[2] or c.model
         return (f"games-{c.retriever}-{len(self.cases())}-{Path(model).name}-"
                 f"{c.arag.nli_mode}-{c.arag.ranker_order}-v{c.agents_version}")
+
+    def config_json(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json", exclude={"data", "concurrency"})
 
     def check_runnable(self) -> None:
         if self.config.agents_version != AGENTS_VERSION:
@@ -264,19 +267,22 @@ class ARAGSuite(Suite[EvalCase]):
         """How the ranker used what it was shown; the NLI scores' spread; time per user.
         The README's prose figures come from here."""
         n = len(stored)
-        out: dict[str, Any] = {"users": n,
-                               "seconds_per_user": sum(v.get("seconds", 0.0)
-                                                       for v in stored.values()) / n}
+        seconds = [v.get("seconds", 0.0) for v in stored.values()]
+        out: dict[str, Any] = {"users": n, "seconds_per_user": sum(seconds) / n,
+                               "median_seconds_per_user": median(seconds)}
         order = self.config.arag.ranker_order if method != "vanilla_rag" else "given"
-        firsts = overlaps = 0
+        firsts = overlaps = prefix = 0
         for user, v in stored.items():
             scores = ({r["item_id"]: r["score"] for r in v["blackboard"]["nli"]
                        if r["score"] is not None} if method == "arag" else {})
             seen = by_score(shown[user], scores) if order == "nli" else shown[user]
             firsts += v["ranking"][0] == seen[0]
             overlaps += len(set(v["ranking"][:5]) & set(seen[:5]))
+            prefix += next((i for i, (a, b) in enumerate(zip(v["ranking"], seen, strict=True))
+                            if a != b), len(seen))
         out["first_pick_is_first_shown"] = firsts
         out["mean_top5_shared_with_shown"] = overlaps / n
+        out["mean_prefix_shared_with_shown"] = prefix / n
         if method == "arag":
             records = [r for v in stored.values() for r in v["blackboard"]["nli"]]
             values = [r["score"] for r in records if r["score"] is not None]

@@ -87,9 +87,34 @@ def crowd_truth_report(root: Path) -> dict[str, Any]:
                       "iterations": fit.iterations, "converged": fit.converged}
             if name == "product":
                 scores["f1"] = 100 * binary_f1(labels, data.truth, positive="1")
+            if method == "mv":
+                scores.update(_mv_ties(data.answers, data.truth))
             row["methods"][method] = scores
         out[name] = row
     return out
+
+
+def _mv_ties(answers: Any, truth: Mapping[str, str]) -> dict[str, Any]:
+    """How much the majority vote's accuracy depends on its tie-break: the tied tasks,
+    the accuracy (%) if every tie counted as wrong, and the expected accuracy under a
+    uniformly random tie-break."""
+    counts = answers.groupby(["task", "label"]).size()
+    tied = 0
+    wrong_ties = expected = 0.0
+    for task, votes in counts.groupby(level="task"):
+        if task not in truth:
+            continue
+        top = votes[votes == votes.max()].index.get_level_values("label").astype(str)
+        if len(top) == 1:
+            hit = float(top[0] == truth[task])
+            wrong_ties += hit
+            expected += hit
+        else:
+            tied += 1
+            expected += float(truth[task] in set(top)) / len(top)
+    n = len(truth)
+    return {"tied_tasks": tied, "accuracy_ties_wrong": 100 * wrong_ties / n,
+            "accuracy_random_tie_break": 100 * expected / n}
 
 
 def labels_of(prediction: Mapping[str, str], attributes: Sequence[str]) -> dict[str, str]:
@@ -175,6 +200,9 @@ class EnsembleSuite(Suite[OfferCase]):
             rng = random.Random(config.seed)
             self.subset = sorted(rng.sample(range(len(self.offers)), config.n_offers))
         self._models: dict[str, BaseChatModel] = dict(models or {})
+
+    def config_json(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json", exclude={"data", "concurrency"})
 
     def cases(self) -> list[OfferCase]:
         return [OfferCase(i, self.offers[i]) for i in self.subset]

@@ -30,6 +30,14 @@ def ranking_markdown(result: dict[str, Any], title: str) -> str:
                   "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
         for method, v in result["validity"].items():
             lines.append(f"| {method} | " + " | ".join(str(v.get(k, "")) for k in keys) + " |")
+    if result.get("diagnostics"):
+        keys = sorted({k for v in result["diagnostics"].values() for k in v})
+        lines += ["", "## Diagnostics (how the ranker used its input; NLI score spread; "
+                  "time per user)", "",
+                  "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for method, v in result["diagnostics"].items():
+            cells = [_cell(v.get(k, "")) for k in keys]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
     if result.get("usage"):
         lines += ["", "## Model usage", "",
                   "| method | agent | calls | cache hits | prompt tok | completion tok | "
@@ -40,6 +48,10 @@ def ranking_markdown(result: dict[str, Any], title: str) -> str:
                              f"{u['prompt_tokens']} | {u['completion_tokens']} | "
                              f"{u['mean_latency_s']:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def ranking_chart(result: dict[str, Any], path: Path, title: str) -> None:

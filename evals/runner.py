@@ -132,6 +132,11 @@ class Suite(ABC, Generic[C]):
         """Extra files (charts) beside the report; the paths written."""
         return []
 
+    def config_json(self) -> dict[str, Any]:
+        """The suite's config as JSON, without machine-specific paths: with the data
+        root, it rebuilds the suite (`evals/reproduce.py` does)."""
+        return {}
+
     def check_runnable(self) -> None:
         """Raise `ConfigurationError` when this config can only be reported, not run
         (e.g. it names an earlier agents version than the code has)."""
@@ -270,7 +275,7 @@ class EvalRunner(Generic[C]):
         """The suite's report from the stored answers, with the run's identity."""
         report = self.suite.report(self.answers())
         report["run"] = {"suite": self.suite.name, "run_id": self.paths.run_id,
-                         "run_key": self.run_key}
+                         "config": self.suite.config_json(), "run_key": self.run_key}
         return report
 
     def write(self, report: dict[str, Any]) -> list[Path]:
