@@ -1,66 +1,86 @@
-"""The ARAG eval runner: resumable per user, and one user's failure does not end a run."""
+"""The ARAG eval on the shared runner with a scripted fake model: resumable per user,
+one user's failure does not end a run, an old agents version is reported, never run."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain_core.messages import BaseMessage
 
-from aisle.errors import BackendUnavailableError
-from aisle.evals.arag_suite import ARAGEval, EvalSettings, ResultStore
-from aisle.evals.llmrank import load_games
+from aisle.errors import BackendUnavailableError, ConfigurationError
+from aisle.evals.arag_suite import ARAGEvalConfig, ARAGSuite, Method, nli_order
+from aisle.evals.llmrank import GamesData, load_games
+from aisle.evals.runner import EvalRunner
 from aisle.llm import Capabilities, FakeChatModel
 
 
-def _games(tmp_path: Path) -> Any:
+def _games(tmp_path: Path) -> GamesData:
     titles = {str(i): f"Game {i}" for i in range(10)}
     (tmp_path / "Games.item").write_text(
         "item_id:token\ttitle:token_seq\n" + "".join(f"{k}\t{v}\n" for k, v in titles.items()))
     (tmp_path / "Games-6k.test.inter").write_text(
         "u\th\tt\n" "a\t0 1\t2\n" "b\t3 4\t5\n" "c\t6 7\t8\n")
-    (tmp_path / "Games.random").write_text("a\t2 3 4 9\nb\t5 6 7 9\nc\t8 0 1 9\n")
+    (tmp_path / "Games.random").write_text(
+        "a\t2 3 4 9 5 6 7 8 0 1 2 3 4 9 5 6 7 8 0 1 3\n"
+        "b\t5 6 7 9 0 1 2 3 4 8 5 6 7 9 0 1 2 3 4 8 6\n"
+        "c\t8 0 1 9 2 3 4 5 6 7 8 0 1 9 2 3 4 5 6 7 0\n")
     return load_games(tmp_path)
 
 
-def test_failed_user_is_skipped_then_retried_on_resume(tmp_path: Path) -> None:
+def _suite(tmp_path: Path, model: FakeChatModel, **config: Any) -> ARAGSuite:
     games = _games(tmp_path)
-    cases = games.cases("random", n_candidates=3)
+    return ARAGSuite(ARAGEvalConfig(data=tmp_path, methods=(Method.vanilla_rag,),
+                                    concurrency=1, model="fake", **config),
+                     games, model=model)
+
+
+def test_failed_user_is_skipped_then_retried_on_resume(tmp_path: Path) -> None:
     down = {"on": True}
 
     def reply(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
-        prompt = str(messages[0].content)
-        if "Game 3" in prompt and "<history>" in prompt and down["on"] and "- Game 3" in prompt:
+        if "- Game 3" in str(messages[0].content) and down["on"]:
             raise BackendUnavailableError("server down")
-        ids = json.loads(json.dumps(kwargs["response_format"]["json_schema"]["schema"]))
-        enum = ids["properties"]["ranking"]["items"]["enum"]
-        return {"ranking": enum}
+        schema = kwargs["response_format"]["json_schema"]["schema"]
+        return {"ranking": schema["properties"]["ranking"]["items"]["enum"]}
 
-    model = FakeChatModel(responses=[reply], cycle=True,
-                          capabilities=Capabilities(json_schema=True))
-    store = ResultStore(tmp_path / "runs.sqlite")
-    settings = EvalSettings(methods=("vanilla_rag",), user_concurrency=1)
-    runner = ARAGEval(games, None, model, settings, store, run_key="k")  # type: ignore[arg-type]
-    asyncio.run(runner.run(cases))
-    assert sorted(store.done("vanilla_rag", "k")) == ["a", "c"]
-    assert [(m, u) for m, u, _ in runner.failures] == [("vanilla_rag", "b")]
-    report = runner.report(cases)
-    assert report["metrics"]["vanilla_rag"]["n_users"] == 2
+    model = FakeChatModel(by_schema={"Ranking": reply}, capabilities=Capabilities(json_schema=True))
+    runner = EvalRunner(_suite(tmp_path, model), tmp_path / "out")
+    summary = asyncio.run(runner.run())
+    assert sorted(runner.answers()["vanilla_rag"]) == ["a", "c"]
+    assert [(f.task, f.case) for f in summary.failures] == [("vanilla_rag", "b")]
+    assert runner.report()["metrics"]["vanilla_rag"]["n_users"] == 2
 
     down["on"] = False
     calls_before = len(model.calls)
-    again = ARAGEval(games, None, model, settings, store, run_key="k")  # type: ignore[arg-type]
-    asyncio.run(again.run(cases))
-    assert sorted(store.done("vanilla_rag", "k")) == ["a", "b", "c"]
+    again = EvalRunner(_suite(tmp_path, model), tmp_path / "out")
+    assert asyncio.run(again.run()).failures == []
+    assert sorted(again.answers()["vanilla_rag"]) == ["a", "b", "c"]
     assert len(model.calls) == calls_before + 1  # only the failed user ran again
-    assert again.failures == []
+    report = again.report()
+    assert report["users_scored"] == 3
+    assert report["diagnostics"]["vanilla_rag"]["first_pick_is_first_shown"] == 3
+
+
+def test_an_earlier_agents_version_is_reported_not_run(tmp_path: Path) -> None:
+    runner = EvalRunner(_suite(tmp_path, FakeChatModel(), agents_version=2), tmp_path / "o")
+    with pytest.raises(ConfigurationError, match="--report-only"):
+        asyncio.run(runner.run())
+    assert runner.report()["users_scored"] == 0
+
+
+def test_the_key_names_what_decides_an_answer(tmp_path: Path) -> None:
+    key = _suite(tmp_path, FakeChatModel()).answer_key()
+    assert key["model"] == "fake"
+    assert key["agents"]["version"] >= 4
+    assert key["domain"]["store"] == "an online video-game store"
+    assert "use_nli" not in key["arag"]  # set per method, not per run
+    assert {"prompts", "retriever", "seed"} <= set(key)
 
 
 def test_nli_order_puts_failed_items_last_and_keeps_ties_in_ranker_order() -> None:
-    from aisle.evals.arag_suite import nli_order
-
     stored = {"ranking": ["a", "b", "c", "d"], "blackboard": {"nli": [
         {"item_id": "a", "score": 0.2}, {"item_id": "b", "score": None},
         {"item_id": "c", "score": 0.9}, {"item_id": "d", "score": 0.2}]}}
