@@ -38,9 +38,7 @@ def _users(n: int, n_candidates: int = 20) -> list[dict[str, Any]]:
     games = load_games(DATA)
     out = []
     for case in games.cases("random", n_users=n, n_candidates=n_candidates):
-        out.append({"user_id": case.user_id,
-                    "history": [{"id": i, "title": games.title(i)} for i in case.history[-20:]],
-                    "candidates": [{"id": i, "title": games.title(i)} for i in case.candidates]})
+        out.append(games.arag_input(case, max_history=20))
     return out
 
 

@@ -46,9 +46,7 @@ def _numbers(value: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from _numbers(v, f"{prefix}/{i}")
-    elif isinstance(value, bool):
-        yield prefix, float(value)
-    elif isinstance(value, int | float):
+    elif isinstance(value, int | float):  # bool is an int
         yield prefix, float(value)
 
 

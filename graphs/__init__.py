@@ -17,5 +17,12 @@ from aisle.graphs._registry import (
     register_graph,
 )
 
-__all__ = ["BUILTIN_GRAPHS", "GraphSpec", "GraphContext", "ModelRef", "get_graph_spec",
-           "graph_specs", "register_graph"]
+__all__ = [
+    "BUILTIN_GRAPHS",
+    "GraphContext",
+    "GraphSpec",
+    "ModelRef",
+    "get_graph_spec",
+    "graph_specs",
+    "register_graph",
+]

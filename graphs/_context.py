@@ -4,6 +4,7 @@ Python callers may still hand in a `BaseChatModel`."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Annotated, Any
 
@@ -32,7 +33,11 @@ class GraphContext(BaseModel):
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def load_model(self, ref: str | BaseChatModel | None) -> BaseChatModel:
-        """The chat model for a reference; None means the settings' default model."""
+        """The chat model for a reference; None means the settings' default model.
+
+        Loading may start a server and wait for it (blocking): from async code use
+        `aload_model`.
+        """
         if isinstance(ref, BaseChatModel):
             return ref
         key = ref or ""
@@ -41,3 +46,10 @@ class GraphContext(BaseModel):
             if model is None:
                 model = self._models[key] = load_chat_model(ref)
             return model
+
+    async def aload_model(self, ref: str | BaseChatModel | None) -> BaseChatModel:
+        """`load_model` off the event loop (a first load may start a model server)."""
+        if isinstance(ref, BaseChatModel):
+            return ref
+        model = self._models.get(ref or "")
+        return model if model is not None else await asyncio.to_thread(self.load_model, ref)

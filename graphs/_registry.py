@@ -53,8 +53,10 @@ class GraphSpec:
 
     @property
     def langgraph_path(self) -> str:
-        """The entry `langgraph.json` lists for this graph."""
-        return f"./graphs/{self.module}.py:graph"
+        """The entry `langgraph.json` lists for this graph: the installed module, so the
+        LangGraph server imports the same module the registry does (a file path would
+        load it a second time under another name)."""
+        return f"aisle.graphs.{self.module}:graph"
 
 
 _lock = threading.Lock()

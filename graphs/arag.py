@@ -122,6 +122,9 @@ class ARAGContext(GraphContext):
     def model_for(self, agent: ARAGAgent) -> BaseChatModel:
         return self.load_model(self.agent_models.get(agent, self.model))
 
+    async def amodel_for(self, agent: ARAGAgent) -> BaseChatModel:
+        return await self.aload_model(self.agent_models.get(agent, self.model))
+
     def candidate_source(self) -> Retriever:
         """The retriever, or one over `index`.
 
@@ -226,7 +229,7 @@ async def user_understanding(state: ARAGState, runtime: Runtime[ARAGContext]
                              ) -> dict[str, Any]:
     ctx = _ctx(runtime)
     try:
-        profile = await understand_user(ctx.model_for("user_understanding"),
+        profile = await understand_user(await ctx.amodel_for("user_understanding"),
                                         _titles(state, ctx), domain=ctx.domain)
     except StructuredOutputError as e:
         # Documented recovery: the ranker works without a profile; the failure stays
@@ -240,7 +243,7 @@ async def nli(state: _NLITask, runtime: Runtime[ARAGContext]) -> dict[str, Any]:
     """Judge one candidate. A failure is recorded on the blackboard, not raised, so one
     bad item never loses the others."""
     ctx = _ctx(runtime)
-    model = ctx.model_for("nli")
+    model = await ctx.amodel_for("nli")
     item = state["item"]
     try:
         mode = resolve_mode(model, ctx.config.nli_mode)
@@ -289,7 +292,7 @@ async def context_summary(state: ARAGState, runtime: Runtime[ARAGContext]) -> di
     if not accepted:
         return {"accepted": [], "context_summary": ""}
     try:
-        summary = await summarize_context(ctx.model_for("context_summary"),
+        summary = await summarize_context(await ctx.amodel_for("context_summary"),
                                           state.get("user_profile", ""), accepted,
                                           domain=ctx.domain)
     except StructuredOutputError as e:
@@ -321,7 +324,7 @@ async def item_ranker(state: ARAGState, runtime: Runtime[ARAGContext]) -> dict[s
     scores = nli_scores(state.get("nli", []))
     shown = order_for_ranker(state["candidates"], scores, ctx.config.ranker_order)
     result = await rank_items(
-        ctx.model_for("item_ranker"), shown, fallback_scores=scores,
+        await ctx.amodel_for("item_ranker"), shown, fallback_scores=scores,
         profile=state.get("user_profile"), context=state.get("context_summary") or None,
         domain=ctx.domain)
     return {"ranking": result.ranking,

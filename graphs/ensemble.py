@@ -78,8 +78,8 @@ class EnsembleContext(GraphContext):
     def parsed(self) -> list[LabelerSpec]:
         return [LabelerSpec.parse(s) for s in self.labelers]
 
-    def model_of(self, spec: LabelerSpec) -> BaseChatModel:
-        return self.load_model(self.models.get(spec.model, spec.model))
+    async def amodel_of(self, spec: LabelerSpec) -> BaseChatModel:
+        return await self.aload_model(self.models.get(spec.model, spec.model))
 
     def fitted_weights(self) -> FittedWeights | None:
         if self.weights is None or isinstance(self.weights, FittedWeights):
@@ -156,7 +156,7 @@ async def label(state: _LabelTask, runtime: Runtime[EnsembleContext]) -> dict[st
     labeler = ctx.parsed()[state["labeler"]]
     try:
         values = await extract_attributes(
-            ctx.model_of(labeler), title=state["product"]["title"],
+            await ctx.amodel_of(labeler), title=state["product"]["title"],
             category=state["product"]["category"], attributes=state["attributes"],
             variant=labeler.variant, examples=state["examples"], domain=ctx.domain)
     except (AisleError, ValueError) as e:

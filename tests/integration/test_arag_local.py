@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from aisle.agents.arag import GAMES
 from aisle.evals.llmrank import load_games
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
 from aisle.llm import load_chat_model, track_usage
@@ -22,13 +23,10 @@ async def test_arag_ranks_real_users_on_the_embedded_model(
     model = load_chat_model("local", settings=Settings(cache_enabled=False), max_tokens=256)
     graph = build_arag_graph()
     for case in games.cases("random", n_users=2, n_candidates=6):
-        state = {
-            "user_id": case.user_id,
-            "history": [{"id": i, "title": games.title(i)} for i in case.history[-10:]],
-            "candidates": [{"id": i, "title": games.title(i)} for i in case.candidates],
-        }
-        ctx = ARAGContext(model=model, config=ARAGConfig(nli_mode=nli_mode,  # type: ignore[arg-type]
-                                                         min_accepted=2, max_history=10))
+        state = games.arag_input(case, max_history=10)
+        ctx = ARAGContext(model=model, domain=GAMES,
+                          config=ARAGConfig(nli_mode=nli_mode,  # type: ignore[arg-type]
+                                            min_accepted=2, max_history=10))
         with track_usage() as usage:
             out = await graph.ainvoke(state, context=ctx)
         assert sorted(out["ranking"]) == sorted(case.candidates)  # a full permutation

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from aisle.agents.ensemble import LabelerSpec
-from aisle.tools.aggregation import aggregate
 from aisle.evals.ensemble_suite import few_shot_examples
 from aisle.evals.oa_mine import load_offers
-from aisle.graphs.ensemble import EnsembleContext, Labeler, build_ensemble_graph
+from aisle.graphs.ensemble import EnsembleContext, build_ensemble_graph
 from aisle.llm import load_chat_model, track_usage
 from aisle.settings import Settings
+from aisle.tools.aggregation import aggregate
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +27,8 @@ async def test_ensemble_graph_on_the_embedded_model(
               if o.category == "Shoes"][:2]
     train = load_offers(data / "train.jsonl")
     model = load_chat_model("local", settings=Settings(cache_enabled=False))
-    ctx = EnsembleContext([Labeler(LabelerSpec("local", "zeroshot"), model),
-                           Labeler(LabelerSpec("local", "fewshot"), model)])
+    ctx = EnsembleContext(labelers=["local@zeroshot", "local@fewshot"],
+                          models={"local": model})
     graph = build_ensemble_graph()
     rows = []
     for offer in offers:
@@ -55,7 +54,7 @@ async def test_ensemble_graph_on_the_embedded_model(
         assert usage.total().errors == 0
     # The answers the graph produced can be fitted and the weights reused in the graph.
     weights = aggregate(rows, method="iwmv").weights
-    ctx.weights = weights
+    ctx = ctx.model_copy(update={"weights": weights})
     out = await graph.ainvoke({"product": {"title": offers[0].title, "category": "Shoes"},
                                "attributes": ATTRIBUTES,
                                "examples": few_shot_examples(train, "Shoes", ATTRIBUTES)},

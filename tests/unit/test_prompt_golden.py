@@ -47,7 +47,7 @@ def test_rendering_matches_the_prompts_of_the_stored_answers(case: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_no_prompt_names_a_store_of_its_own(case: str) -> None:
-    domain, variables = CASES[case]
+    _, variables = CASES[case]
     other = Domain(store="a garden centre", item="plant", items="plants", aspects="soil")
     text = render(case.split("#")[0], domain=other, **variables)
     assert "video-game" not in text

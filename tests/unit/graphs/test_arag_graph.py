@@ -3,15 +3,13 @@ backfill, ranker repair, and NLI failures that do not lose the other items."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 from langchain_core.messages import AIMessage, BaseMessage
+from pydantic import ValidationError
 
 from aisle.agents.arag import repair_ranking
 from aisle.errors import ConfigurationError

@@ -9,9 +9,8 @@ import os
 import tomllib
 from pathlib import Path
 
-import typing_extensions
-
 import pytest
+import typing_extensions
 
 from aisle.errors import ConfigurationError
 from aisle.graphs import GraphSpec, get_graph_spec, graph_specs, register_graph
@@ -59,7 +58,8 @@ def test_context_and_input_schemas_are_json(name: str) -> None:
     assert schema.get("additionalProperties") is False  # a typo is an error
     assert typing_extensions.is_typeddict(spec.input_schema)
     assert spec.agent_names
-    assert spec.description and "\n" not in spec.description
+    assert spec.description
+    assert "\n" not in spec.description
 
 
 def test_unknown_graph_lists_the_registered_ones() -> None:
