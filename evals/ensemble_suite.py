@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import random
+from statistics import median
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,6 +258,7 @@ class EnsembleSuite(Suite[OfferCase]):
         predictions: dict[str, dict[int, dict[str, str] | None]] = {
             run.name: dict(enumerate(run.predictions)) for run in self.published}
         failures: dict[str, int] = {}
+        seconds: dict[str, float] = {}
         local = [s.name for s in self.specs]
         local_offers = set(self.subset)
         for name in local:
@@ -264,6 +266,10 @@ class EnsembleSuite(Suite[OfferCase]):
             predictions[name] = stored
             failures[name] = sum(v is None for v in stored.values())
             local_offers &= set(stored)
+            timed = [v["seconds"] for v in answers.get(name, {}).values() if "seconds" in v]
+            if timed:
+                # Wall time of one answer while `concurrency` offers ran at once.
+                seconds[name] = median(timed)
         published = [r.name for r in self.published]
         groups = [_Group("published", published, list(range(len(self.offers))))]
         if len(local) > 1:  # an ensemble of one labeler is not an ensemble
@@ -271,6 +277,7 @@ class EnsembleSuite(Suite[OfferCase]):
         if local:
             groups.append(_Group("published+local", published + local, sorted(local_offers)))
         oa = {"offers": len(self.offers), "subset": len(self.subset), "local_failures": failures,
+              "local_median_seconds_per_answer": seconds,
               "groups": {g.name: self._score_group(g, predictions) for g in groups}}
         return {"crowd_truth": crowd_truth_report(self.config.data / "crowd-truth"),
                 "oa_mine": oa}
