@@ -8,7 +8,8 @@ export AISLE_HOME ?= $(CURDIR)/.aisle
 HF_SMOLLM2 := $(AISLE_HOME)/hf/smollm2-135m
 # pip's "Location ... is ignored" notes about this machine's local indexes are noise.
 PIP := -m pip --disable-pip-version-check -q
-DATA ?= ../shared/data/llmrank-games
+# The shared datasets root (holds llmrank-games/, crowd-truth/, attribute-extraction/).
+DATA ?= ../shared/data
 SAMPLE_USER ?= 40610
 # `make run`'s model and NLI mode: the best combination on a 2-core CPU in ARAG's 50-user
 # comparison (README, "NLI modes x local models").
@@ -16,7 +17,7 @@ RUN_MODEL ?= qwen2.5-coder-0.5b
 RUN_NLI ?= logprob
 SCHEMA := {"type":"object","properties":{"product":{"type":"string","maxLength":60},"brand":{"type":"string","maxLength":30},"category":{"type":"string","enum":["shoes","electronics","kitchen","toys","garden"]},"price_usd":{"type":"number"}},"required":["product","brand","category","price_usd"]}
 
-.PHONY: setup run chat-demo eval-arag eval-arag-compare eval-ensemble test test-fast lint typecheck vllm-env bench clean
+.PHONY: setup run chat-demo eval-arag eval-arag-compare eval-ensemble reproduce test test-fast lint typecheck vllm-env bench clean
 
 # torch comes first, pinned, so sentence-transformers does not pull another build: on
 # this kind of machine 2.13.0 is the CPU wheel on local disk.
@@ -37,7 +38,7 @@ setup: $(BIN)/.installed $(AISLE_HOME)/models/smollm2-135m.verified
 # The main job: ARAG ranks a sample user's 20 candidates (the paper's protocol) on the
 # embedded llama.cpp and shows each agent's reasoning.
 run: setup $(AISLE_HOME)/models/$(RUN_MODEL).verified
-	$(BIN)/aisle recommend --user $(SAMPLE_USER) --data $(DATA) --candidates random \
+	$(BIN)/aisle arag recommend --user $(SAMPLE_USER) --data $(DATA) --candidates random \
 	  --model local:$(RUN_MODEL) --nli-mode $(RUN_NLI)
 
 # A structured answer from the local model (the foundation's smoke test).
@@ -73,7 +74,7 @@ typecheck: $(BIN)/.installed
 
 test: setup vllm-env lint typecheck
 	AISLE_TEST_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python AISLE_TEST_VLLM_MODEL=$(HF_SMOLLM2) \
-	  AISLE_TEST_VLLM_TMPDIR=$(AISLE_HOME)/vllm-tmp AISLE_REQUIRE_VLLM=1 AISLE_REQUIRE_DATA=1 $(BIN)/pytest
+	  AISLE_TEST_VLLM_TMPDIR=$(AISLE_HOME)/vllm-tmp AISLE_REQUIRE_VLLM=1 AISLE_REQUIRE_LANGGRAPH=1 AISLE_REQUIRE_DATA=1 $(BIN)/pytest
 
 # Unit tier only: no model, no server.
 test-fast: $(BIN)/.installed
@@ -85,12 +86,15 @@ bench: setup
 	$(BIN)/python benchmarks/bench_ensemble.py
 
 # ARAG's kept runs (hours on a 2-core CPU; resumable: rerun to continue). Model calls
-# can queue behind a whole NLI fan-out, hence the long request timeout.
+# can queue behind a whole NLI fan-out, hence the long request timeout. Each run's report
+# goes to its own folder, $(RESULTS)/arag/<run id>/; answers are stored in
+# $(RESULTS)/arag/answers.sqlite.
 RESULTS := evals/results
-EVAL := AISLE_REQUEST_TIMEOUT=900 $(BIN)/aisle eval arag --data $(DATA) --candidates random
+EVAL := AISLE_REQUEST_TIMEOUT=900 $(BIN)/aisle arag eval --data $(DATA) --candidates random \
+  --out $(RESULTS)
 
 eval-arag: setup
-	$(EVAL) --users 200 --model local:smollm2-135m --out $(RESULTS)/arag-games-random-smollm2.json
+	$(EVAL) --users 200 --model local:smollm2-135m
 
 # Both NLI modes x both local instruct models on the first 50 users (ARAG only). The
 # SmolLM2 logprob row makes the same model calls as the 200-user run, so the response
@@ -98,7 +102,7 @@ eval-arag: setup
 eval-arag-compare: setup $(AISLE_HOME)/models/qwen2.5-coder-0.5b.verified
 	for model in smollm2-135m qwen2.5-coder-0.5b; do for mode in logprob generate; do \
 	  $(EVAL) --users 50 --methods arag --model local:$$model --nli-mode $$mode \
-	    --out $(RESULTS)/arag-games-random-50-$$model-$$mode.json || exit 1; done; done
+	    || exit 1; done; done
 
 # LLM-ensemble: crowd-truth aggregation (seconds) and OA-Mine with the published GPT runs
 # plus four local labelers on 200 seeded offers (hours on a 2-core CPU; resumable). Only
@@ -107,8 +111,13 @@ ENSEMBLE_LABELERS := local:smollm2-135m@zeroshot,local:smollm2-135m@fewshot,loca
 
 eval-ensemble: setup
 	$(BIN)/aisle models pull gemma3-270m
-	AISLE_REQUEST_TIMEOUT=900 $(BIN)/aisle eval ensemble --data $(dir $(DATA:%/=%)) \
-	  --labelers $(ENSEMBLE_LABELERS) --offers 200 --seed 0 --out $(RESULTS)/ensemble.json
+	AISLE_REQUEST_TIMEOUT=900 $(BIN)/aisle ensemble eval --data $(DATA) \
+	  --labelers $(ENSEMBLE_LABELERS) --offers 200 --seed 0 --out $(RESULTS)
+
+# Rebuild every kept report from its stored answers (no model calls) and check that
+# each is unchanged: the README's tables are quoted from these reports.
+reproduce: $(BIN)/.installed
+	$(BIN)/python evals/reproduce.py --root $(RESULTS) --data $(DATA)
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) build dist *.egg-info .aisle

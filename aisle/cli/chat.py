@@ -10,10 +10,19 @@ import typer
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, create_model
 
-from aisle.cli._common import aisle_errors, console, err_console, fail
+from aisle.cli._common import (
+    JSON_OPTION,
+    MODEL_OPTION,
+    aisle_errors,
+    console,
+    err_console,
+    fail,
+    json_stdout,
+)
 from aisle.errors import ConfigurationError
 from aisle.llm import invoke_structured, load_chat_model, track_usage
 from aisle.prompts import render
+from aisle.settings import get_settings
 
 _JSON_TYPES: dict[str, Any] = {
     "string": str, "integer": int, "number": float, "boolean": bool,
@@ -47,29 +56,40 @@ def schema_model(schema: dict[str, Any], name: str = "Answer") -> type[BaseModel
 
 def chat(
     prompt: str = typer.Argument(..., help="What to ask."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model spec, e.g. local."),
+    model: str | None = MODEL_OPTION,
     json_schema: str | None = typer.Option(
         None, "--json-schema", help="JSON schema (inline JSON or a file path) for the answer."
     ),
-    max_tokens: int = typer.Option(256, help="Cap on generated tokens."),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Cap on generated tokens."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the response cache."),
-    usage: bool = typer.Option(False, "--usage", help="Print tokens and latency."),
+    usage: bool = typer.Option(False, "--usage", help="Print tokens and latency (stderr)."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Ask a model one question and print its answer."""
-    with aisle_errors(), track_usage() as tracker:
-        llm = load_chat_model(model, max_tokens=max_tokens, cache=False if no_cache else None)
+    with aisle_errors(), json_stdout(as_json) as emit, track_usage() as tracker:
         schema = _load_schema(json_schema) if json_schema else None
+        llm = load_chat_model(model, max_tokens=max_tokens, cache=False if no_cache else None)
         messages = [SystemMessage(render("chat/system.j2", json_schema=schema is not None)),
                     HumanMessage(prompt)]
+        answer: Any
+        attempts = 1
         if schema is None:
-            console.print(llm.invoke(messages, {"metadata": {"aisle_agent": "chat"}}).text)
+            answer = llm.invoke(messages, {"metadata": {"aisle_agent": "chat"}}).text
         else:
-            answer = invoke_structured(llm, messages, schema_model(schema), agent="chat")
-            console.print_json(answer.value.model_dump_json())
-            if answer.attempts > 1:
+            structured = invoke_structured(llm, messages, schema_model(schema), agent="chat")
+            answer, attempts = structured.value.model_dump(mode="json"), structured.attempts
+            if attempts > 1:
                 err_console.print("(needed a repair turn)")
-    if usage:
-        err_console.print(tracker.table())
+        if usage:
+            err_console.print(tracker.table())
+        if as_json:
+            emit({"model": model or get_settings().model, "answer": answer,
+                  "attempts": attempts, "usage": tracker.to_dict()})
+            return
+    if isinstance(answer, str):
+        console.print(answer, markup=False, highlight=False)
+    else:
+        console.print_json(data=answer)
 
 
 def _load_schema(text: str) -> dict[str, Any]:

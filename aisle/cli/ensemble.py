@@ -1,24 +1,49 @@
-"""`aisle ensemble fit|apply`, `aisle extract` and `aisle eval ensemble`."""
+"""`aisle ensemble fit|apply|extract|eval`: LLM-ensemble from the command line."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from aisle.cli._common import aisle_errors, console, err_console, fail, named_progress
+from aisle.cli._common import (
+    DATA_OPTION,
+    JSON_OPTION,
+    aisle_errors,
+    check_output_file,
+    console,
+    data_root,
+    err_console,
+    fail,
+    json_stdout,
+    named_progress,
+)
+from aisle.settings import get_settings
 
-app = typer.Typer(help="Learn labeler weights and aggregate labels (LLM-ensemble).",
-                  no_args_is_help=True)
+if TYPE_CHECKING:
+    import pandas as pd
 
-METHODS = ("mv", "iwmv", "ds")
+    from aisle.evals.runner import Failure
+
+app = typer.Typer(help="LLM-ensemble: extract attributes with several labelers, learn "
+                       "labeler weights, aggregate labels, evaluate.", no_args_is_help=True)
 
 
-def _read_answers(path: Path) -> Any:
+class FitMethod(StrEnum):
+    """`ensemble fit --method` (`aisle.tools.aggregation.Method`)."""
+
+    mv = "mv"
+    iwmv = "iwmv"
+    ds = "ds"
+
+
+def _read_answers(path: Path) -> pd.DataFrame:
     from aisle.evals.crowd_truth import read_answers_csv
 
     frame = read_answers_csv(path)
@@ -28,151 +53,186 @@ def _read_answers(path: Path) -> Any:
     return frame
 
 
+def _split(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
 @app.command("fit")
 def fit(
     answers: Path = typer.Option(..., "--answers", help="CSV: task,labeler,label (or the "
                                  "crowd-truth question,worker,answer)."),
     out: Path = typer.Option(..., "--out", help="Weights JSON to write."),
-    method: str = typer.Option("iwmv", "--method", help="mv, iwmv or ds."),
-    n_classes: int | None = typer.Option(None, "--n-classes",
+    method: FitMethod = typer.Option(FitMethod.iwmv, "--method",
+                                     help="mv (majority vote), iwmv (iterative weighted "
+                                          "vote) or ds (Dawid-Skene)."),
+    n_classes: int | None = typer.Option(None, "--n-classes", min=2, show_default=False,
                                          help="iwmv: K for closed label sets."),
-    labels_out: Path | None = typer.Option(None, "--labels-out",
+    labels_out: Path | None = typer.Option(None, "--labels-out", show_default=False,
                                            help="Also write the fitted tasks' labels CSV."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Learn per-labeler weights from an answers file (no truth needed)."""
     from aisle.tools.aggregation import aggregate, weights_table
 
-    if method not in METHODS:
-        fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
-    with aisle_errors():
-        frame = _read_answers(answers)
-        result = aggregate(frame, method=method, n_classes=n_classes)  # type: ignore[arg-type]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.weights.save(out)
+    check_output_file(out)
     if labels_out is not None:
-        result.to_frame().to_csv(labels_out, index=False)
-    table = Table(title=f"{method}: {len(result.tasks)} tasks, {result.iterations} iterations"
-                        f"{'' if result.converged else ' (NOT converged)'}")
+        check_output_file(labels_out, "--labels-out")
+    with aisle_errors(), json_stdout(as_json) as emit:
+        frame = _read_answers(answers)
+        result = aggregate(frame, method=method.value, n_classes=n_classes)
+        result.weights.save(out)
+        files = [out]
+        if labels_out is not None:
+            result.to_frame().to_csv(labels_out, index=False)
+            files.append(labels_out)
+        rows: list[dict[str, Any]] = [
+            {"labeler": str(r.labeler), "weight": float(r.weight),
+             "accuracy": None if r.accuracy is None else float(r.accuracy),
+             "answers": int(r.n_answers)}
+            for r in weights_table(result.weights).itertuples()]
+        if as_json:
+            emit({"method": method.value, "tasks": len(result.tasks),
+                  "iterations": result.iterations, "converged": result.converged,
+                  "labelers": rows, "files": [str(f) for f in files]})
+            return
+    table = Table(title=f"{method.value}: {len(result.tasks)} tasks, {result.iterations} "
+                        f"iterations{'' if result.converged else ' (NOT converged)'}")
     for col in ("labeler", "weight", "accuracy", "answers"):
         table.add_column(col)
-    for row in weights_table(result.weights).itertuples():
-        table.add_row(str(row.labeler), f"{row.weight:.3f}",
-                      "" if row.accuracy is None else f"{row.accuracy:.3f}", str(row.n_answers))
+    for row in rows:
+        table.add_row(escape(row["labeler"]), f"{row['weight']:.3f}",
+                      "" if row["accuracy"] is None else f"{row['accuracy']:.3f}",
+                      str(row["answers"]))
     console.print(table)
-    console.print(f"wrote {out}")
+    console.print("wrote " + ", ".join(str(f) for f in files), soft_wrap=True)
 
 
 @app.command("apply")
 def apply(
     answers: Path = typer.Option(..., "--answers", help="CSV: task,labeler,label."),
     weights: Path = typer.Option(..., "--weights", help="Weights JSON from `ensemble fit`."),
-    out: Path = typer.Option(..., "--out", help="Labels CSV: task,label,confidence."),
+    out: Path = typer.Option(..., "--out", help="Labels CSV to write: task,label,confidence."),
     ignore_unknown: bool = typer.Option(False, "--ignore-unknown",
                                         help="Drop answers of labelers the weights lack."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Aggregate new answers with saved weights (no refitting)."""
     from aisle.tools.aggregation import load_weights
 
-    with aisle_errors():
+    check_output_file(out)
+    with aisle_errors(), json_stdout(as_json) as emit:
         fitted = load_weights(weights)
         frame = _read_answers(answers)
         result = fitted.apply(frame, unknown_labelers="ignore" if ignore_unknown else "error")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.to_frame().to_csv(out, index=False)
-    console.print(f"wrote {len(result.tasks)} labels to {out}")
+        result.to_frame().to_csv(out, index=False)
+        if as_json:
+            emit({"method": fitted.method, "tasks": len(result.tasks), "files": [str(out)]})
+            return
+    console.print(f"wrote {len(result.tasks)} labels to {out}", soft_wrap=True)
 
 
+@app.command("extract")
 def extract(
     title: str = typer.Option(..., "--title", help="Product title."),
     attributes: str = typer.Option(..., "--attributes", help="Comma-separated, e.g. Brand,Color."),
     labelers: str = typer.Option(..., "--labelers",
-                                 help="Comma-separated MODEL_SPEC[@VARIANT] labelers."),
+                                 help="Comma-separated MODEL_SPEC\\[@VARIANT] labelers, e.g. "
+                                      "local:smollm2-135m@fewshot (variant default: "
+                                      "zeroshot)."),
     category: str = typer.Option("", "--category", help="Product category."),
-    weights: Path | None = typer.Option(None, "--weights",
-                                        help="Weights JSON; default majority vote."),
+    weights: Path | None = typer.Option(None, "--weights", show_default=False,
+                                        help="Weights JSON from `ensemble fit`; default "
+                                             "majority vote."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Extract attribute values with several labelers and aggregate them."""
-    from aisle.tools.aggregation import load_weights
     from aisle.graphs.ensemble import EnsembleContext, build_ensemble_graph
-    from aisle.llm import load_chat_model
 
-    attrs = [a.strip() for a in attributes.split(",") if a.strip()]
-    specs = [s.strip() for s in labelers.split(",") if s.strip()]
+    attrs = _split(attributes)
     if not attrs:
-        fail("--attributes is empty")
-    if not specs:
-        fail("--labelers is empty")
-    with aisle_errors():
-        fitted = load_weights(weights) if weights else None
-        ctx = EnsembleContext.from_specs(specs, load_chat_model, weights=fitted)
+        fail("--attributes is empty; pass comma-separated names, e.g. Brand,Color")
+    with aisle_errors(), json_stdout(as_json) as emit:
+        ctx = EnsembleContext(labelers=_split(labelers),
+                              weights=str(weights) if weights is not None else None)
+        ctx.fitted_weights()  # a missing or malformed weights file fails before any call
+        product = {"title": title, "category": category or "product"}
         out = asyncio.run(build_ensemble_graph().ainvoke(
-            {"product": {"title": title, "category": category or "product"},
-             "attributes": attrs}, context=ctx))
-    table = Table(title=f"{title} ({out['method']})")
+            {"product": product, "attributes": attrs}, context=ctx))
+        for a in out["answers"]:
+            if a["values"] is None:
+                err_console.print(f"[yellow]{escape(a['labeler'])} gave no valid answer:[/] "
+                                  f"{escape(a['error'] or '')}", soft_wrap=True)
+        if as_json:
+            emit({"product": product, "attributes": attrs, "method": out["method"],
+                  "result": out["result"], "answers": out["answers"]})
+            return
+    table = Table(title=f"{escape(title)} ({out['method']})")
     for col in ("attribute", "value", "confidence", "agreeing", "other answers"):
         table.add_column(col)
     for attr, r in out["result"].items():
         others = "; ".join(f"{v}: {', '.join(n)}" for v, n in r["votes"].items()
                            if v != r["value"])
-        table.add_row(attr, r["value"], f"{r['confidence']:.2f}", ", ".join(r["agreeing"]),
-                      others)
+        table.add_row(escape(attr), escape(r["value"]), f"{r['confidence']:.2f}",
+                      escape(", ".join(r["agreeing"])), escape(others))
     console.print(table)
-    for a in out["answers"]:
-        if a["values"] is None:
-            err_console.print(f"[yellow]{a['labeler']} gave no valid answer:[/] {a['error']}",
-                              soft_wrap=True)
 
 
+@app.command("eval")
 def eval_ensemble(
-    data: Path = typer.Option(..., "--data", help="The shared data folder (holds "
-                              "crowd-truth/ and attribute-extraction/)."),
-    out: Path = typer.Option(..., "--out", help="Result JSON (markdown goes beside it)."),
+    data: Path | None = DATA_OPTION,
     labelers: str = typer.Option("", "--labelers",
-                                 help="Local labelers MODEL_SPEC@VARIANT,...; empty: "
+                                 help="Local labelers MODEL_SPEC\\[@VARIANT],...; empty: "
                                       "published runs only."),
-    offers: int = typer.Option(491, "--offers", help="Seeded random subset of OA-Mine "
-                               "test offers for the local labelers (491 = all)."),
+    offers: int = typer.Option(491, "--offers", min=1,
+                               help="Seeded random subset of the OA-Mine test offers for "
+                                    "the local labelers (491 = all)."),
     seed: int = typer.Option(0, "--seed", help="Subset seed."),
-    concurrency: int = typer.Option(4, help="Offers labelled at once."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Offers labelled at once."),
+    out: Path | None = typer.Option(
+        None, "--out", show_default=False,
+        help="Results root (default AISLE_HOME/results). Files go under "
+             "OUT/ensemble/<run id>/ (report.json, report.md); the answers store is "
+             "OUT/ensemble/answers.sqlite. A run never overwrites another run's report."),
     report_only: bool = typer.Option(False, "--report-only",
                                      help="Write the report from stored answers; run nothing."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Crowd-truth aggregation and the OA-Mine LLM ensemble; resumable (rerun to continue)."""
-    from aisle.agents.ensemble import LabelerSpec
-    from aisle.evals.ensemble_suite import N_SHOTS, OAMineEval, crowd_truth_report
-    from aisle.evals.report import ensemble_markdown
-    from aisle.evals.store import ResultStore
-    from aisle.llm import load_chat_model
-    from aisle.prompts import fingerprint
+    from aisle.evals.ensemble_suite import EnsembleEvalConfig, EnsembleSuite
+    from aisle.evals.runner import EvalRunner
 
-    specs = [LabelerSpec.parse(s) for s in labelers.split(",") if s.strip()]
-    with aisle_errors():
-        crowd = crowd_truth_report(data / "crowd-truth")
-        run_key = json.dumps({"prompts": fingerprint("ensemble"), "shots": N_SHOTS},
-                             sort_keys=True)
-        runner = OAMineEval(data, ResultStore(out.with_suffix(".runs.sqlite")),
-                            n_offers=offers, seed=seed, run_key=run_key,
-                            offer_concurrency=concurrency)
-        if specs and not report_only:
+    root = out if out is not None else get_settings().home / "results"
+    with aisle_errors(), json_stdout(as_json) as emit:
+        config = EnsembleEvalConfig(data=data_root(data), labelers=tuple(_split(labelers)),
+                                    n_offers=offers, seed=seed, concurrency=concurrency)
+        EvalRunner.check_writable(root)
+        suite = EnsembleSuite(config)
+        runner = EvalRunner(suite, root)
+        failures: list[Failure] = []
+        if report_only:
+            empty = [task for task, stored in runner.answers().items() if not stored]
+            if empty:
+                fail(f"no answers are stored for this run's labeler(s) {', '.join(empty)} "
+                     f"under {runner.paths.store}; run without --report-only to compute them")
+        else:
             with named_progress("offers", every=20) as update:
-                for spec in specs:
-                    model = load_chat_model(spec.model)
-                    asyncio.run(runner.run_labeler(spec, model, progress=update))
-        oa = runner.report([s.name for s in specs])
-    if runner.backend_errors:
-        err_console.print(f"[yellow]{len(runner.backend_errors)} offers hit backend errors and "
-                          "were not stored; rerun the same command to retry them. First: "
-                          f"{runner.backend_errors[0]}", soft_wrap=True)
-    if runner.failures:
-        err_console.print(f"[yellow]{len(runner.failures)} labeler answers failed validation "
-                          f"and count as no answer; first: {runner.failures[0]}",
-                          soft_wrap=True)
-    result = {"crowd_truth": crowd, "oa_mine": oa,
-              "run": {"data": str(data), "labelers": [s.name for s in specs],
-                      "offers": len(runner.subset), "seed": seed,
-                      "prompts": fingerprint("ensemble"), "shots": N_SHOTS}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    out.with_suffix(".md").write_text(ensemble_markdown(result))
-    console.print(out.with_suffix(".md").read_text())
-    console.print(f"wrote {out}, {out.with_suffix('.md')}")
+                failures = asyncio.run(runner.run(progress=update)).failures
+        if failures:
+            first = failures[0]
+            err_console.print(f"[yellow]{len(failures)} (labeler, offer) runs hit backend "
+                              "errors and were not stored; rerun the same command to retry "
+                              f"them.[/] First: {escape(first.task)} on offer "
+                              f"{escape(first.case)}: {escape(first.error)}", soft_wrap=True)
+        report = runner.report()
+        invalid = {k: v for k, v in report["oa_mine"]["local_failures"].items() if v}
+        if invalid:
+            err_console.print(f"[yellow]labeler answers that failed validation count as no "
+                              f"answer:[/] {escape(str(invalid))}", soft_wrap=True)
+        files = runner.write(report)
+        if as_json:
+            emit({"report": report, "files": [str(f) for f in files],
+                  "failures": [asdict(f) for f in failures]})
+            return
+    console.print(suite.markdown(report), markup=False, highlight=False)
+    console.print("wrote " + ", ".join(str(f) for f in files), soft_wrap=True)
+

@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
-import typer
 from pydantic import SecretStr
+from rich.markup import escape
 from rich.table import Table
 
 from aisle import __version__
-from aisle.cli._common import console
+from aisle.cli._common import JSON_OPTION, console, json_stdout
 from aisle.llm import get_cache, providers
 from aisle.settings import Settings, get_settings
 
 _SECRET_WORDS = ("key", "token", "secret", "password")
 
 
-def info(
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout instead of tables."
-    ),
-) -> None:
+def info(as_json: bool = JSON_OPTION) -> None:
     """Show the model providers and their capabilities, settings and the response cache."""
-    report = _report(get_settings())
-    if as_json:
-        typer.echo(json.dumps(report, indent=2))
-        return
+    with json_stdout(as_json) as emit:
+        report = _report(get_settings())
+        if as_json:
+            emit(report)
+            return
     console.print(f"aisle {report['version']}; default model [bold]{report['default_model']}[/]")
     table = Table(title="Providers (spec 'provider:model')")
     for col in ("provider", "json-schema output", "logprobs", "tool calls", "top logprobs",
@@ -42,7 +38,7 @@ def info(
     s.add_column("setting")
     s.add_column("value")
     for key, value in report["settings"].items():
-        s.add_row(key, str(value))
+        s.add_row(key, escape(str(value)))
     console.print(s)
     cache = report["cache"]
     if cache["enabled"]:

@@ -1,14 +1,22 @@
-"""`aisle models`: list, pull and serve local models."""
+"""`aisle models list|pull|path|serve`: local GGUF models."""
 
 from __future__ import annotations
 
 import signal
 import threading
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from aisle.cli._common import aisle_errors, byte_progress, console, err_console
+from aisle.cli._common import (
+    JSON_OPTION,
+    aisle_errors,
+    byte_progress,
+    console,
+    err_console,
+    json_stdout,
+)
 from aisle.llm.local import LocalServerConfig, get_local_server
 from aisle.llm.registry import (
     DEFAULT_LOCAL_MODEL,
@@ -19,24 +27,34 @@ from aisle.llm.registry import (
 )
 from aisle.settings import get_settings
 
-app = typer.Typer(help="Local GGUF models: list, pull, serve.", no_args_is_help=True)
+app = typer.Typer(help="Local GGUF models: list, pull, path, serve.", no_args_is_help=True)
 
 
 @app.command("list")
-def list_models() -> None:
+def list_models(as_json: bool = JSON_OPTION) -> None:
     """Registered local models, where they come from and whether they are ready."""
+    models: list[dict[str, Any]] = [
+        {"name": m.name, "default": m.name == DEFAULT_LOCAL_MODEL, "ready": m.is_ready(),
+         "size": m.size, "instruct": m.instruct, "chat_template": m.chat_template,
+         "packages": list(m.packages), "description": m.description}
+        for m in REGISTRY.values()]
+    if as_json:
+        with json_stdout(True) as emit:
+            emit({"models": models})
+        return
     table = Table(title="Local models (use as local:NAME)")
     for col in ("name", "ready", "size MB", "instruct", "chat template", "source (PyPI)",
                 "description"):
         table.add_column(col)
-    for m in REGISTRY.values():
-        default = " (default)" if m.name == DEFAULT_LOCAL_MODEL else ""
+    for m in models:
+        packages = m["packages"]
         table.add_row(
-            m.name + default, "yes" if m.is_ready() else "no", f"{m.size / 1e6:.0f}",
-            "yes" if m.instruct else "no (base)", m.chat_template,
-            ", ".join(m.packages) if len(m.packages) < 3
-            else f"{m.packages[0]} ... ({len(m.packages)} packages)",
-            m.description,
+            m["name"] + (" (default)" if m["default"] else ""), "yes" if m["ready"] else "no",
+            f"{m['size'] / 1e6:.0f}", "yes" if m["instruct"] else "no (base)",
+            m["chat_template"],
+            ", ".join(packages) if len(packages) < 3
+            else f"{packages[0]} ... ({len(packages)} packages)",
+            m["description"],
         )
     console.print(table)
 
@@ -54,10 +72,16 @@ def pull(
 
 
 @app.command("path")
-def path(name: str = typer.Argument(DEFAULT_LOCAL_MODEL, help="Registry name.")) -> None:
+def path(
+    name: str = typer.Argument(DEFAULT_LOCAL_MODEL, help="Registry name or .gguf path."),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Print the ready GGUF file's path (pulling the model first if needed)."""
-    with aisle_errors():
-        _, gguf = resolve_gguf(name)
+    with aisle_errors(), json_stdout(as_json) as emit:
+        model_id, gguf = resolve_gguf(name)
+        if as_json:
+            emit({"name": name, "model_id": model_id, "path": str(gguf)})
+            return
     typer.echo(str(gguf))
 
 

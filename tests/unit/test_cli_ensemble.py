@@ -1,5 +1,5 @@
 """`aisle ensemble fit|apply`: learn weights from an answers CSV, apply them, and give
-clear errors for malformed files."""
+clear errors for malformed files and unwritable outputs."""
 
 from __future__ import annotations
 
@@ -100,9 +100,11 @@ def test_missing_files_and_bad_method(tmp_path: Path) -> None:
     assert "nope.csv" in result.output
     answers = _write(tmp_path / "a.csv", ["task", "labeler", "label"], _answers())
     result = runner.invoke(app, ["ensemble", "fit", "--answers", str(answers),
-                                 "--out", str(tmp_path / "w.json"), "--method", "vote"])
-    assert result.exit_code == 1
+                                 "--out", str(tmp_path / "w.json"), "--method", "vote"],
+                           env={"COLUMNS": "250"})
+    assert result.exit_code == 2  # a usage error: the choices are mv, iwmv, ds
     assert "--method" in result.output
+    assert "'vote' is not one of 'mv', 'iwmv', 'ds'" in result.output
     result = runner.invoke(app, ["ensemble", "apply", "--answers", str(answers),
                                  "--weights", str(tmp_path / "none.json"),
                                  "--out", str(tmp_path / "l.csv")])
@@ -126,3 +128,45 @@ def test_apply_with_a_stranger(tmp_path: Path) -> None:
                                  str(weights), "--out", str(out), "--ignore-unknown"])
     assert result.exit_code == 0, result.output
     assert next(iter(csv.DictReader(out.open())))["label"] == "1"
+
+
+@pytest.mark.parametrize("target", ["folder", "under_a_file"])
+def test_fit_refuses_an_unwritable_out_before_fitting(tmp_path: Path, target: str) -> None:
+    answers = _write(tmp_path / "a.csv", ["task", "labeler", "label"], _answers())
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path if target == "folder" else tmp_path / "file" / "w.json"
+    result = runner.invoke(app, ["ensemble", "fit", "--answers", str(answers),
+                                 "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--out" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_fit_n_classes_is_bounded(tmp_path: Path) -> None:
+    answers = _write(tmp_path / "a.csv", ["task", "labeler", "label"], _answers())
+    result = runner.invoke(app, ["ensemble", "fit", "--answers", str(answers), "--out",
+                                 str(tmp_path / "w.json"), "--n-classes", "1"])
+    assert result.exit_code == 2
+    assert "--n-classes" in result.stderr
+    assert not (tmp_path / "w.json").exists()
+
+
+def test_fit_and_apply_json(tmp_path: Path) -> None:
+    answers = _write(tmp_path / "a.csv", ["task", "labeler", "label"], _answers())
+    weights = tmp_path / "w.json"
+    result = runner.invoke(app, ["ensemble", "fit", "--answers", str(answers), "--out",
+                                 str(weights), "--json"])
+    assert result.exit_code == 0, result.output
+    fitted = json.loads(result.stdout)
+    assert fitted["method"] == "iwmv"
+    assert fitted["tasks"] == 20
+    assert {r["labeler"] for r in fitted["labelers"]} == {"good", "bad1", "bad2"}
+    assert fitted["files"] == [str(weights)]
+    labels = tmp_path / "labels.csv"
+    result = runner.invoke(app, ["ensemble", "apply", "--answers", str(answers), "--weights",
+                                 str(weights), "--out", str(labels), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"method": "iwmv", "tasks": 20,
+                                         "files": [str(labels)]}
