@@ -9,7 +9,7 @@
     first in every NLI prompt, the item last).
 
 Run: `.venv/bin/python benchmarks/bench_arag.py` (add --skip-local to run only (a)).
-Prints tables and writes benchmarks/results/bench_arag.json.
+Prints tables and writes a new benchmarks/results/bench_arag-<time>.json.
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _results import new_result_path  # benchmarks/_results.py, beside this script
 from rich.console import Console
 from rich.table import Table
 
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
 from aisle.llm import load_chat_model, track_usage
-from aisle.settings import Settings
+from aisle.settings import Settings, get_settings
 from aisle.testing import spawn_stub
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "llmrank-games"
+DATA = get_settings().data / "llmrank-games"  # AISLE_DATA, else ../shared/data
 
 
 def _users(n: int, n_candidates: int = 20) -> list[dict[str, Any]]:
@@ -119,9 +120,10 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=8)
     parser.add_argument("--prefix-users", type=int, default=3)
     parser.add_argument("--skip-local", action="store_true")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).parent / "results" / "bench_arag.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Result JSON (default: a new file under benchmarks/results/).")
     args = parser.parse_args()
+    args.out = args.out or new_result_path("bench_arag")
     console = Console()
     orch = bench_orchestration(args.users, args.latency, args.cap)
     table = Table(title=f"ARAG orchestration on a stub server: L = {args.latency}s per call, "

@@ -6,7 +6,7 @@ to the server's `/v1/chat/completions` with httpx and (b) through `load_chat_mod
 alternate direct/aisle to cancel drift. Also measures the latency of a cache hit.
 
 Run: `make bench` or `.venv/bin/python benchmarks/bench_backend.py [--requests 12]`.
-Prints a table and writes benchmarks/results/bench_backend.json.
+Prints a table and writes a new benchmarks/results/bench_backend-<time>.json.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _results import new_result_path  # benchmarks/_results.py, beside this script
 from rich.console import Console
 from rich.table import Table
 
@@ -141,9 +142,10 @@ def main() -> None:
     parser.add_argument("--slots", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--stub-only", action="store_true",
                         help="Only the per-call overhead against the stub server.")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).parent / "results" / "bench_backend.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Result JSON (default: a new file under benchmarks/results/).")
     args = parser.parse_args()
+    args.out = args.out or new_result_path("bench_backend")
     stub = bench_stub_overhead(200, args.reps)
     console = Console()
     console.print(f"layer cost per call vs a zero-latency stub (sequential, median of "

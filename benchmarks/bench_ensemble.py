@@ -17,7 +17,7 @@ Reported: seconds (total, and per iteration), iterations, accuracy against the
 synthetic truth, and the crowd-kit / aisle time ratio.
 
 Run: `.venv/bin/python benchmarks/bench_ensemble.py` (`--tasks 100000` for a quick run).
-Writes benchmarks/results/bench_ensemble.json.
+Writes a new benchmarks/results/bench_ensemble-<time>.json.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _results import new_result_path  # benchmarks/_results.py, beside this script
 from rich.console import Console
 from rich.table import Table
 
@@ -71,9 +72,10 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--max-iter", type=int, default=10)
     parser.add_argument("--tol", type=float, default=1e-5)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" /
-                        "bench_ensemble.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Result JSON (default: a new file under benchmarks/results/).")
     args = parser.parse_args()
+    args.out = args.out or new_result_path("bench_ensemble")
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # crowd-kit on pandas 3
     from crowdkit.aggregation import DawidSkene, MajorityVote, OneCoinDawidSkene
 

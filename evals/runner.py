@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from aisle.errors import AisleError, ConfigurationError
+from aisle.errors import AisleError
 from aisle.evals.store import ResultStore
 from aisle.llm import track_usage
+from aisle.paths import ensure_dir
 
 __all__ = ["Answers", "Case", "EvalRunner", "Failure", "Progress", "RunPaths", "Suite",
            "canonical", "run_id"]
@@ -196,17 +197,7 @@ class EvalRunner(Generic[C]):
         Raises:
             ConfigurationError: the root (or a parent) is a file, or cannot be created.
         """
-        for parent in [root, *root.parents]:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise ConfigurationError(f"results folder {root} cannot be created: "
-                                             f"{parent} is a file; pass another --out")
-                break
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ConfigurationError(f"results folder {root} cannot be created: {e}; "
-                                     "pass another --out") from e
+        ensure_dir(root, "--out")
 
     @property
     def store(self) -> ResultStore:

@@ -18,7 +18,7 @@ from typing import NoReturn
 import pytest
 
 from aisle.settings import Settings, get_settings
-from aisle.testing import StubServer
+from aisle.testing import StubServer, live_group_members
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,22 +138,3 @@ def vllm_server() -> Iterator[object]:
     if alive:
         os.killpg(pid, signal.SIGKILL)
         pytest.fail(f"vLLM processes {alive} were still alive after stop()")
-
-
-def live_group_members(pgid: int, wait: float = 10.0) -> list[int]:
-    """Processes in group `pgid` that are neither gone nor zombies, after up to `wait` s."""
-    import time
-
-    deadline = time.monotonic() + wait
-    while True:
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, ProcessLookupError, IndexError):
-                continue
-            if int(fields[2]) == pgid and fields[0] not in {"Z", "X"}:
-                alive.append(int(stat.parent.name))
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
@@ -27,6 +26,7 @@ from rich.progress import (
 )
 
 from aisle.errors import AisleError
+from aisle.paths import ensure_dir, ensure_file_target
 from aisle.settings import get_settings
 
 console = Console()
@@ -98,38 +98,15 @@ def data_root(data: Path | None) -> Path:
 
 
 def check_output_file(path: Path, option: str = "--out") -> None:
-    """Refuse, before any work, an output file that cannot be written: a folder, or a
-    parent that is a file or cannot be created (missing parents are created)."""
-    if path.is_dir():
-        fail(f"{option} {path} is a folder; pass a file path")
-    parent = path.parent
-    for folder in [parent, *parent.parents]:
-        if folder.exists():
-            if not folder.is_dir():
-                fail(f"{option} {path} cannot be written: {folder} is a file; pass "
-                     f"another {option}")
-            break
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        fail(f"{option} {path} cannot be written: {e}; pass another {option}")
-    if not os.access(parent, os.W_OK):
-        fail(f"{option} {path} cannot be written: {parent} is not writable; pass "
-             f"another {option}")
+    """Refuse, before any work, an output file that cannot be written (one-line error)."""
+    with aisle_errors():
+        ensure_file_target(path, option)
 
 
 def check_output_dir(path: Path, option: str = "--out") -> None:
     """Refuse, before any work, an output folder that is a file or cannot be created."""
-    for folder in [path, *path.parents]:
-        if folder.exists():
-            if not folder.is_dir():
-                fail(f"{option} {path} cannot be created: {folder} is a file; pass "
-                     f"another {option}")
-            break
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        fail(f"{option} {path} cannot be created: {e}; pass another {option}")
+    with aisle_errors():
+        ensure_dir(path, option)
 
 
 @contextmanager

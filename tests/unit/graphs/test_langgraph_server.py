@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from aisle.graphs import graph_specs
+from aisle.testing import live_group_members
 
 REPO = Path(__file__).resolve().parents[3]
 STARTUP_TIMEOUT = 45.0
@@ -80,23 +81,6 @@ def _free_port() -> int:
         return port
 
 
-def _live_group_members(pgid: int, wait: float = 10.0) -> list[int]:
-    """Processes in group `pgid` that are neither gone nor zombies, after up to `wait` s."""
-    deadline = time.monotonic() + wait
-    while True:
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, ProcessLookupError, IndexError):
-                continue
-            if int(fields[2]) == pgid and fields[0] not in {"Z", "X"}:
-                alive.append(int(stat.parent.name))
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
-
-
 @dataclass(frozen=True)
 class Server:
     url: str
@@ -141,7 +125,7 @@ def langgraph_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
             pytest.fail(f"langgraph dev ignored SIGTERM for 15 s:\n{server.log_tail()}")
-    alive = _live_group_members(proc.pid)
+    alive = live_group_members(proc.pid)
     if alive:
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail(f"langgraph dev processes {alive} were still alive after it stopped")
