@@ -30,7 +30,14 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from aisle.agents import Domain
-from aisle.agents.arag import AGENTS_VERSION, GAMES, agents_version, by_score, rank_items
+from aisle.agents.arag import (
+    AGENTS_VERSION,
+    GAMES,
+    PROMPTS_FINGERPRINT,
+    agents_version,
+    by_score,
+    rank_items,
+)
 from aisle.errors import ConfigurationError
 from aisle.evals.llmrank import EvalCase, GamesData
 from aisle.evals.metrics import rank_of, summarize
@@ -38,7 +45,6 @@ from aisle.evals.runner import Answers, Suite
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
 from aisle.llm import load_chat_model
 from aisle.llm.usage import sum_usage
-from aisle.prompts import fingerprint
 from aisle.tools.retrieval import CatalogIndex
 
 __all__ = ["LLM_METHODS", "NON_LLM_METHODS", "ARAGEvalConfig", "ARAGSuite", "Method",
@@ -129,7 +135,7 @@ class ARAGSuite(Suite[EvalCase]):
                 "model": c.model, "arag": c.arag.model_dump(exclude={"use_nli"}),
                 "domain": c.domain.model_dump(),
                 "agents": {**agents_version(), "version": c.agents_version},
-                "prompts": fingerprint("arag")}
+                "prompts": PROMPTS_FINGERPRINT[c.agents_version]}
 
     def coverage(self) -> dict[str, Any]:
         return {"users": len(self.cases()), "methods": [str(m) for m in self.config.methods]}

@@ -35,7 +35,15 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from aisle.agents import Domain
-from aisle.agents.ensemble import NA, Example, LabelerSpec, agents_version, extract_attributes
+from aisle.agents.ensemble import (
+    AGENTS_VERSION,
+    NA,
+    PROMPTS_FINGERPRINT,
+    Example,
+    LabelerSpec,
+    agents_version,
+    extract_attributes,
+)
 from aisle.errors import StructuredOutputError
 from aisle.evals.crowd_truth import (
     CROWD_TRUTH_DATASETS,
@@ -55,7 +63,6 @@ from aisle.evals.oa_mine import (
 )
 from aisle.evals.runner import Answers, Suite
 from aisle.llm import load_chat_model
-from aisle.prompts import fingerprint
 from aisle.tools.aggregation import aggregate
 
 __all__ = ["N_SHOTS", "EnsembleEvalConfig", "EnsembleSuite", "OfferCase", "crowd_truth_report",
@@ -214,7 +221,7 @@ class EnsembleSuite(Suite[OfferCase]):
 
     def answer_key(self) -> dict[str, Any]:
         return {"data": "oa-mine", "agents": agents_version(),
-                "prompts": fingerprint("ensemble"), "shots": N_SHOTS,
+                "prompts": PROMPTS_FINGERPRINT[AGENTS_VERSION], "shots": N_SHOTS,
                 "domain": self.config.domain.model_dump()}
 
     def coverage(self) -> dict[str, Any]:

@@ -39,6 +39,13 @@ AGENTS_VERSION = 4
 ROLES: tuple[Role[Any] | ChoiceRole, ...] = (
     USER_UNDERSTANDING, NLI_LOGPROB, NLI_GENERATE, CONTEXT_SUMMARY, ITEM_RANKER)
 
+# The fingerprint of `prompts/arag/` at each agents version, as stored in run keys.
+# Versions 2 to 4 render byte-identical prompts from today's templates with the Games
+# domain (tests/unit/test_prompt_golden.py), so they share one. A template change must
+# bump AGENTS_VERSION and add its fingerprint here (a test checks), so stored answers of
+# earlier versions stay reachable and are never mixed with new ones.
+PROMPTS_FINGERPRINT: dict[int, str] = {2: "fc517f46f54e", 3: "fc517f46f54e", 4: "fc517f46f54e"}
+
 
 def agents_version() -> dict[str, object]:
     """What a run key records about the agents: the pipeline version and each role's."""
@@ -52,6 +59,7 @@ __all__ = [
     "ITEM_RANKER",
     "NLI_GENERATE",
     "NLI_LOGPROB",
+    "PROMPTS_FINGERPRINT",
     "ROLES",
     "USER_UNDERSTANDING",
     "ContextSummary",

@@ -18,12 +18,27 @@ from aisle.agents.ensemble.labeler import (
 # schema), so stored eval answers of different versions are never mixed.
 AGENTS_VERSION = 1
 
+# The fingerprint of `prompts/ensemble/` at each agents version, as stored in run keys; a
+# template change must bump AGENTS_VERSION and add its fingerprint here (a test checks).
+PROMPTS_FINGERPRINT: dict[int, str] = {1: "8eb8a67fac0a"}
+
 
 def agents_version() -> dict[str, object]:
     """What a run key records about the agents: the pipeline version and each role's."""
     return {"version": AGENTS_VERSION, "roles": roles_version(LABELER_ROLES)}
 
 
-__all__ = ["AGENTS_VERSION", "LABELER_ROLES", "NA", "Example", "LabelerSpec", "agents_version",
-           "answer_schema", "extract_attributes", "labeler_role", "normalise_value",
-           "prompt_variants"]
+__all__ = [
+    "AGENTS_VERSION",
+    "LABELER_ROLES",
+    "NA",
+    "PROMPTS_FINGERPRINT",
+    "Example",
+    "LabelerSpec",
+    "agents_version",
+    "answer_schema",
+    "extract_attributes",
+    "labeler_role",
+    "normalise_value",
+    "prompt_variants",
+]

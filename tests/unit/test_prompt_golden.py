@@ -53,3 +53,18 @@ def test_no_prompt_names_a_store_of_its_own(case: str) -> None:
     assert "video-game" not in text
     assert "online shop" not in text
     assert "a garden centre" in text
+
+
+@pytest.mark.parametrize("pipeline", ["arag", "ensemble"])
+def test_a_prompt_change_bumps_the_agents_version(pipeline: str) -> None:
+    """Run keys name the prompts by the fingerprint recorded for the agents version; a
+    template edit without a version bump (and a recorded fingerprint) would file new
+    answers under an old version's key."""
+    import importlib
+
+    from aisle.prompts import fingerprint
+
+    agents = importlib.import_module(f"aisle.agents.{pipeline}")
+    assert fingerprint(pipeline) == agents.PROMPTS_FINGERPRINT[agents.AGENTS_VERSION], (
+        f"prompts/{pipeline}/ changed: bump AGENTS_VERSION in agents/{pipeline} and record "
+        "the new fingerprint in PROMPTS_FINGERPRINT")
