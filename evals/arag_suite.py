@@ -39,11 +39,11 @@ from aisle.agents.arag import (
     rank_items,
 )
 from aisle.errors import ConfigurationError
+from aisle.evals.decoding import decoding_key, load_model
 from aisle.evals.llmrank import EvalCase, GamesData
 from aisle.evals.metrics import rank_of, summarize
 from aisle.evals.runner import Answers, Suite
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
-from aisle.llm import load_chat_model
 from aisle.llm.usage import sum_usage
 from aisle.tools.retrieval import CatalogIndex
 
@@ -83,6 +83,10 @@ class ARAGEvalConfig(BaseModel):
         seed: the random baseline's seed.
         agents_version: the agents version whose stored answers to use; an earlier
             version than the code's can be reported, not run.
+        deterministic: decode one request at a time (`aisle.evals.decoding`): the same
+            users give the same answers run after run, at a cost in throughput. False
+            lets a local server batch concurrent requests, whose results then vary with
+            how they happened to be batched (the kept runs before this mode existed).
         concurrency: users ranked at once (not part of any key).
     """
 
@@ -97,6 +101,7 @@ class ARAGEvalConfig(BaseModel):
     domain: Domain = GAMES
     seed: int = 2023
     agents_version: int = Field(AGENTS_VERSION, ge=1, le=AGENTS_VERSION)
+    deterministic: bool = True
     concurrency: int = Field(2, ge=1)
 
 
@@ -135,7 +140,8 @@ class ARAGSuite(Suite[EvalCase]):
                 "model": c.model, "arag": c.arag.model_dump(exclude={"use_nli"}),
                 "domain": c.domain.model_dump(),
                 "agents": {**agents_version(), "version": c.agents_version},
-                "prompts": PROMPTS_FINGERPRINT[c.agents_version]}
+                "prompts": PROMPTS_FINGERPRINT[c.agents_version],
+                **decoding_key(c.deterministic)}
 
     def coverage(self) -> dict[str, Any]:
         return {"users": len(self.cases()), "methods": [str(m) for m in self.config.methods]}
@@ -161,7 +167,7 @@ class ARAGSuite(Suite[EvalCase]):
     # -- running one ---------------------------------------------------------------
     def model(self) -> BaseChatModel:
         if self._model is None:
-            self._model = load_chat_model(self.config.model)
+            self._model = load_model(self.config.model, deterministic=self.config.deterministic)
         return self._model
 
     async def run_one(self, task: str, case: EvalCase) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from aisle.evals.crowd_truth import (
     binary_f1,
     load_crowd_truth,
 )
+from aisle.evals.decoding import decoding_key, load_model
 from aisle.evals.oa_mine import (
     Offer,
     PublishedRun,
@@ -62,7 +63,6 @@ from aisle.evals.oa_mine import (
     micro_scores,
 )
 from aisle.evals.runner import Answers, Suite
-from aisle.llm import load_chat_model
 from aisle.tools.aggregation import aggregate
 
 __all__ = ["N_SHOTS", "EnsembleEvalConfig", "EnsembleSuite", "OfferCase", "crowd_truth_report",
@@ -172,6 +172,9 @@ class EnsembleEvalConfig(BaseModel):
         n_offers: a seeded random subset of the 491 OA-Mine test offers (491 = all).
         seed: the subset's seed.
         domain: the shop the prompts name.
+        deterministic: decode one request at a time (`aisle.evals.decoding`), so the
+            same offers give the same answers run after run; False lets a local server
+            batch concurrent requests (the kept runs before this mode existed).
         concurrency: offers labelled at once (not part of any key).
     """
 
@@ -182,6 +185,7 @@ class EnsembleEvalConfig(BaseModel):
     n_offers: int = Field(491, ge=1)
     seed: int = 0
     domain: Domain = Field(default_factory=Domain)
+    deterministic: bool = True
     concurrency: int = Field(4, ge=1)
 
 
@@ -222,7 +226,8 @@ class EnsembleSuite(Suite[OfferCase]):
     def answer_key(self) -> dict[str, Any]:
         return {"data": "oa-mine", "agents": agents_version(),
                 "prompts": PROMPTS_FINGERPRINT[AGENTS_VERSION], "shots": N_SHOTS,
-                "domain": self.config.domain.model_dump()}
+                "domain": self.config.domain.model_dump(),
+                **decoding_key(self.config.deterministic)}
 
     def coverage(self) -> dict[str, Any]:
         return {"labelers": [s.name for s in self.specs], "offers": len(self.subset),
@@ -236,7 +241,8 @@ class EnsembleSuite(Suite[OfferCase]):
 
     def model(self, spec: LabelerSpec) -> BaseChatModel:
         if spec.model not in self._models:
-            self._models[spec.model] = load_chat_model(spec.model)
+            self._models[spec.model] = load_model(spec.model,
+                                                  deterministic=self.config.deterministic)
         return self._models[spec.model]
 
     async def run_one(self, task: str, case: OfferCase) -> dict[str, Any]:

@@ -45,11 +45,14 @@ class Reproduction:
 def rebuild_suite(kept: dict[str, Any], data: Path) -> Suite[Any]:
     """The suite a kept report came from, from its `run.config` and the data root."""
     run = kept["run"]
+    # Runs from before deterministic decoding existed batched their requests; their
+    # configs have no `deterministic` field.
+    config = {"deterministic": False, **run["config"]}
     if run["suite"] == "arag":
-        config = ARAGEvalConfig.model_validate({**run["config"], "data": data / "llmrank-games"})
-        return ARAGSuite(config, load_games(config.data))
+        arag = ARAGEvalConfig.model_validate({**config, "data": data / "llmrank-games"})
+        return ARAGSuite(arag, load_games(arag.data))
     if run["suite"] == "ensemble":
-        return EnsembleSuite(EnsembleEvalConfig.model_validate({**run["config"], "data": data}))
+        return EnsembleSuite(EnsembleEvalConfig.model_validate({**config, "data": data}))
     raise ValueError(f"unknown suite {run['suite']!r}")
 
 

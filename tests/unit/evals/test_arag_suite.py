@@ -85,3 +85,29 @@ def test_nli_order_puts_failed_items_last_and_keeps_ties_in_ranker_order() -> No
         {"item_id": "a", "score": 0.2}, {"item_id": "b", "score": None},
         {"item_id": "c", "score": 0.9}, {"item_id": "d", "score": 0.2}]}}
     assert nli_order(stored) == ["c", "a", "d", "b"]
+
+
+def test_evals_decode_deterministically_by_default_and_say_so_in_the_key(
+        tmp_path: Path) -> None:
+    default = _suite(tmp_path, FakeChatModel())
+    assert default.config.deterministic is True
+    assert default.answer_key()["decoding"] == "one-request-at-a-time"
+    batched = _suite(tmp_path, FakeChatModel(), deterministic=False)
+    assert "decoding" not in batched.answer_key()  # the kept runs' keys, unchanged
+
+
+def test_deterministic_loading_gives_the_local_server_one_slot(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from aisle.evals import decoding
+
+    seen: list[tuple[int, int | None]] = []
+
+    def fake_load(spec: str, *, settings: Any = None, max_concurrency: int | None = None,
+                  **_: Any) -> Any:
+        seen.append((settings.local_parallel if settings else -1, max_concurrency))
+        return FakeChatModel()
+
+    monkeypatch.setattr(decoding, "load_chat_model", fake_load)
+    decoding.load_model("local:smollm2-135m", deterministic=True)
+    decoding.load_model("local:smollm2-135m", deterministic=False)
+    assert seen == [(1, 1), (-1, None)]
