@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, create_model
 
 from aisle.cli._common import (
     JSON_OPTION,
@@ -20,45 +19,18 @@ from aisle.cli._common import (
     json_stdout,
 )
 from aisle.errors import ConfigurationError
-from aisle.llm import invoke_structured, load_chat_model, track_usage
+from aisle.llm import invoke_structured, load_chat_model, parse_spec, track_usage
+from aisle.llm.structured import JsonSchema
 from aisle.prompts import render
 from aisle.settings import get_settings
-
-_JSON_TYPES: dict[str, Any] = {
-    "string": str, "integer": int, "number": float, "boolean": bool,
-    "array": list, "object": dict,
-}
-
-
-def schema_model(schema: dict[str, Any], name: str = "Answer") -> type[BaseModel]:
-    """A pydantic model for a flat JSON object schema (the `--json-schema` case).
-
-    Nested objects and arrays are accepted as plain dict/list fields; `enum`
-    becomes a `Literal`.
-
-    Raises:
-        ConfigurationError: not an object schema with properties.
-    """
-    from typing import Literal
-
-    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
-        raise ConfigurationError("--json-schema must be an object schema with 'properties'")
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {}
-    for key, prop in schema["properties"].items():
-        if "enum" in prop:
-            typ: Any = Literal[tuple(prop["enum"])]
-        else:
-            typ = _JSON_TYPES.get(prop.get("type", "string"), Any)
-        fields[key] = (typ, ...) if key in required else (typ | None, None)
-    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
 
 def chat(
     prompt: str = typer.Argument(..., help="What to ask."),
     model: str | None = MODEL_OPTION,
     json_schema: str | None = typer.Option(
-        None, "--json-schema", help="JSON schema (inline JSON or a file path) for the answer."
+        None, "--json-schema", help="JSON Schema, Draft 2020-12 (inline JSON or a file path), "
+        "for the answer; the answer is validated against all of it."
     ),
     max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Cap on generated tokens."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the response cache."),
@@ -68,6 +40,7 @@ def chat(
     """Ask a model one question and print its answer."""
     with aisle_errors(), json_stdout(as_json) as emit, track_usage() as tracker:
         schema = _load_schema(json_schema) if json_schema else None
+        _check_spec(model or get_settings().model)
         llm = load_chat_model(model, max_tokens=max_tokens, cache=False if no_cache else None)
         messages = [SystemMessage(render("chat/system.j2", json_schema=schema is not None)),
                     HumanMessage(prompt)]
@@ -76,8 +49,8 @@ def chat(
         if schema is None:
             answer = llm.invoke(messages, {"metadata": {"aisle_agent": "chat"}}).text
         else:
-            structured = invoke_structured(llm, messages, schema_model(schema), agent="chat")
-            answer, attempts = structured.value.model_dump(mode="json"), structured.attempts
+            structured = invoke_structured(llm, messages, schema, agent="chat")
+            answer, attempts = structured.value, structured.attempts
             if attempts > 1:
                 err_console.print("(needed a repair turn)")
         if usage:
@@ -92,7 +65,27 @@ def chat(
         console.print_json(data=answer)
 
 
-def _load_schema(text: str) -> dict[str, Any]:
+def _check_spec(spec: str) -> None:
+    """Refuse a bare `fake` model: it answers only from a script, which the CLI cannot give.
+
+    Raises:
+        ConfigurationError: the spec is `fake` with no model name.
+    """
+    provider, name = parse_spec(spec)
+    if provider == "fake" and not name:
+        raise ConfigurationError(
+            "model 'fake' answers only from a script, which the CLI cannot give it: use "
+            "-m fake:schema (a minimal answer valid for any schema) or a real model such as "
+            "-m local:smollm2-135m"
+        )
+
+
+def _load_schema(text: str) -> JsonSchema:
+    """`--json-schema`: inline JSON or a file, checked as a Draft 2020-12 JSON Schema.
+
+    Raises:
+        ConfigurationError: not JSON, not an object, or not a valid JSON Schema.
+    """
     candidate = Path(text)
     raw = candidate.read_text() if not text.lstrip().startswith("{") and candidate.is_file() \
         else text
@@ -102,4 +95,7 @@ def _load_schema(text: str) -> dict[str, Any]:
         fail(f"--json-schema is neither a JSON object nor a readable file: {e}")
     if not isinstance(schema, dict):
         fail("--json-schema must be a JSON object")
-    return schema
+    try:
+        return JsonSchema(schema)
+    except ConfigurationError as e:
+        raise ConfigurationError(f"--json-schema: {e}") from e

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import BaseModel, Field, create_model
 
-from aisle.errors import StructuredOutputError
+from aisle.errors import ConfigurationError, StructuredOutputError
 from aisle.llm import (
     Capabilities,
     FakeChatModel,
@@ -16,6 +17,7 @@ from aisle.llm import (
     invoke_structured,
     parse_structured,
 )
+from aisle.llm.structured import JsonSchema
 
 
 class Product(BaseModel):
@@ -115,3 +117,181 @@ def test_bind_kwargs_reach_the_model() -> None:
     model = FakeChatModel(responses=['{"name": "a", "price": 2}'])
     invoke_structured(model, "a mug", Product, max_tokens=17)
     assert model.calls[0].kwargs["max_tokens"] == 17
+
+
+# --- A raw JSON Schema: checked as Draft 2020-12, answers validated against all of it ---
+
+LISTING = {
+    "title": "Listing",
+    "type": "object",
+    "properties": {
+        "product": {"type": "string", "maxLength": 20},
+        "sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
+        "stock": {"type": "integer", "minimum": 0},
+    },
+    "required": ["product", "sku", "stock"],
+    "additionalProperties": False,
+}
+VALID = {"product": "Pegasus 40", "sku": "NIK-0040", "stock": 3}
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({**VALID, "product": "Nike Air Zoom Pegasus 40 running shoes"},
+     "$.product: 'Nike Air Zoom Pegasus 40 running shoes' is too long (maxLength: 20)"),
+    ({**VALID, "sku": "nik-40"}, "$.sku: 'nik-40' does not match '^[A-Z]{3}-[0-9]{4}$'"),
+    ({**VALID, "stock": -2}, "$.stock: -2 is less than the minimum of 0 (minimum: 0)"),
+    ({**VALID, "stock": 2.5}, "$.stock: 2.5 is not of type 'integer' (type: \"integer\")"),
+    ({**VALID, "colour": "black"}, "$: Additional properties are not allowed ('colour' was"),
+    ({"product": "x", "sku": "NIK-0040"}, "$: 'stock' is a required property"),
+])
+def test_json_schema_violation_gets_a_repair_turn_then_passes(bad: dict[str, object],
+                                                               message: str) -> None:
+    model = FakeChatModel(responses=[bad, VALID])
+    answer = invoke_structured(model, "a listing", LISTING)
+    assert answer.value == VALID
+    assert answer.attempts == 2
+    repair = model.calls[1].messages
+    assert repair[-2].content == json.dumps(bad)
+    assert message in str(repair[-1].content)
+
+
+@pytest.mark.parametrize(("schema", "bad", "good", "message"), [
+    ({"type": "number", "exclusiveMaximum": 1}, 1, 0.5, "greater than or equal to the maximum"),
+    ({"type": "integer", "multipleOf": 5}, 12, 15, "12 is not a multiple of 5"),
+    ({"type": "string", "minLength": 3}, "ab", "abc", "'ab' is too short (minLength: 3)"),
+    ({"enum": ["shoes", "toys"]}, "boots", "toys", "'boots' is not one of ['shoes', 'toys']"),
+    ({"const": "EUR"}, "USD", "EUR", "'EUR' was expected"),
+    ({"type": "array", "maxItems": 2}, [1, 2, 3], [1], "is too long (maxItems: 2)"),
+    ({"type": "array", "minItems": 2}, [1], [1, 2], "is too short (minItems: 2)"),
+    ({"type": "array", "uniqueItems": True}, [1, 1], [1, 2], "has non-unique elements"),
+    ({"type": "string", "format": "date"}, "26/11/2026", "2026-11-26", "is not a 'date'"),
+    ({"type": "string", "format": "email"}, "nobody", "a@b.co", "is not a 'email'"),
+    ({"$defs": {"Id": {"type": "string", "pattern": "^B0"}},
+      "type": "array", "items": {"$ref": "#/$defs/Id"}}, ["B01", "X9"], ["B01"],
+     "$[1]: 'X9' does not match '^B0'"),
+])
+def test_every_keyword_is_validated(schema: dict[str, object], bad: object, good: object,
+                                    message: str) -> None:
+    model = FakeChatModel(responses=[json.dumps(bad), json.dumps(good)])
+    answer = invoke_structured(model, "?", schema)
+    assert answer.value == good
+    assert answer.attempts == 2
+    assert message in str(model.calls[1].messages[-1].content)
+
+
+def test_json_schema_invalid_twice_raises_with_raw_outputs() -> None:
+    long = {**VALID, "product": "x" * 21}
+    model = FakeChatModel(responses=[long, {**VALID, "stock": -1}])
+    with pytest.raises(StructuredOutputError) as info:
+        invoke_structured(model, "a listing", JsonSchema(LISTING))
+    err = info.value
+    assert err.schema_name == "Listing"
+    assert err.raw_outputs == [json.dumps(long), json.dumps({**VALID, "stock": -1})]
+    assert "(maxLength: 20)" in err.errors[0]
+    assert "(minimum: 0)" in err.errors[1]
+    assert "\n" not in str(err).replace("\\n", "")
+
+
+def test_json_schema_request_carries_the_whole_schema() -> None:
+    model = FakeChatModel(responses=[VALID], capabilities=Capabilities(json_schema=True))
+    invoke_structured(model, "a listing", LISTING, agent="chat")
+    call = model.calls[0]
+    assert call.kwargs["response_format"] == {
+        "type": "json_schema", "json_schema": {"name": "Listing", "schema": LISTING}}
+    assert call.schema == "Listing"
+    assert call.agent == "chat"
+    assert len(call.messages) == 1
+
+
+def test_json_schema_prompted_when_not_constrained() -> None:
+    model = FakeChatModel(responses=[VALID])
+    invoke_structured(model, "a listing", LISTING)
+    call = model.calls[0]
+    assert "response_format" not in call.kwargs
+    assert call.messages[-1].content == (
+        "Respond with only a JSON object, no other text, that matches this JSON schema:\n"
+        + json.dumps(LISTING))
+
+
+def test_json_schema_answer_with_fence_and_async() -> None:
+    import asyncio
+
+    model = FakeChatModel(responses=["```json\n" + json.dumps(VALID) + "\n```"])
+    answer = asyncio.run(ainvoke_structured(model, "a listing", LISTING, max_tokens=9))
+    assert answer.value == VALID
+    assert model.calls[0].kwargs["max_tokens"] == 9
+
+
+@pytest.mark.parametrize(("schema", "message"), [
+    ({"type": "object", "properties": {"a": 1}},
+     "invalid JSON Schema at $.properties.a: 1 is not of type 'object', 'boolean'"),
+    ({"type": "object", "properties": {"c": {"enum": []}}},
+     "invalid JSON Schema at $.properties.c.enum: an empty enum allows no value"),
+    ({"type": "strin"}, "invalid JSON Schema at $.type: 'strin' is not valid under any"),
+    ({"type": "string", "maxLength": -1},
+     "invalid JSON Schema at $.maxLength: -1 is less than the minimum of 0"),
+    ({"type": "string", "pattern": "(["},
+     "invalid JSON Schema at $.pattern: '([' is not a 'regex'"),
+    ({"required": "a"}, "invalid JSON Schema at $.required: 'a' is not of type 'array'"),
+    ({"items": {"$ref": "#/$defs/Missing"}},
+     "invalid JSON Schema at $.items.$ref: '#/$defs/Missing' does not resolve"),
+    ({"$ref": "https://example.com/remote.json"},
+     "invalid JSON Schema at $.$ref: 'https://example.com/remote.json' does not resolve"),
+])
+def test_malformed_schema_is_refused_before_any_call(schema: dict[str, object],
+                                                     message: str) -> None:
+    model = FakeChatModel(responses=["{}"])
+    with pytest.raises(ConfigurationError) as info:
+        invoke_structured(model, "?", schema)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+    assert model.calls == []
+
+
+def test_data_values_are_not_read_as_schemas() -> None:
+    # An empty enum or dangling $ref inside const/default/examples is data, not a schema.
+    schema = {"const": {"enum": [], "$ref": "#/nowhere"},
+              "examples": [{"enum": []}], "properties": {"enum": {"type": "array"}}}
+    assert JsonSchema(schema).violations({"enum": [], "$ref": "#/nowhere"}) == []
+
+
+def test_json_schema_names() -> None:
+    assert JsonSchema({"title": "Listing-v2"}).name == "Listing-v2"
+    assert JsonSchema({"title": "A product listing"}).name == "Answer"  # not a request name
+    assert JsonSchema({}, name="Offer").name == "Offer"
+    with pytest.raises(ConfigurationError, match="not usable in a request"):
+        JsonSchema({}, name="no spaces")
+    with pytest.raises(ConfigurationError, match="must be a JSON object"):
+        JsonSchema([{"type": "string"}])  # type: ignore[arg-type]
+
+
+def test_many_violations_are_capped() -> None:
+    schema = {"type": "array", "items": {"type": "integer"}}
+    lines = JsonSchema(schema).violations(["x"] * 12)
+    assert len(lines) == 11
+    assert lines[-1] == "... and 2 more"
+    with pytest.raises(ValueError, match=r"\$\[0\]: 'x' is not of type 'integer'"):
+        parse_structured(json.dumps(["x"]), JsonSchema(schema))
+
+
+def test_json_schema_by_schema_fake_answers_by_title() -> None:
+    model = FakeChatModel(by_schema={"Listing": VALID})
+    assert invoke_structured(model, "a listing", LISTING).value == VALID
+
+
+def test_pydantic_requests_are_unchanged() -> None:
+    # ARAG and the ensemble depend on these bytes (prompt goldens, cached answers).
+    prompted = FakeChatModel(responses=['{"name": "mug", "price": -1}',
+                                        '{"name": "mug", "price": 1}'])
+    answer = invoke_structured(prompted, "a mug", Product)
+    assert isinstance(answer.value, Product)
+    first, second = prompted.calls
+    assert first.messages[-1].content == (
+        "Respond with only a JSON object, no other text, that matches this JSON schema:\n"
+        + json.dumps(Product.model_json_schema()))
+    assert first.schema == "Product"
+    assert second.messages[-1].content.startswith(  # type: ignore[union-attr]
+        "Your answer is not valid: 1 validation error for Product\nprice\n"
+        "  Input should be greater than or equal to 0")
+    assert str(second.messages[-1].content).endswith(
+        "\nReply again with only the corrected JSON object.")
