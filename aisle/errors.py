@@ -10,6 +10,7 @@ __all__ = [
     "AisleError",
     "BackendError",
     "BackendUnavailableError",
+    "CacheError",
     "ConfigurationError",
     "MissingDependencyError",
     "ModelNotFoundError",
@@ -40,6 +41,11 @@ class MissingDependencyError(AisleError, ImportError):
             f"{feature} needs the optional package {package!r}, which is not installed. "
             f"Install it with: {self.install}"
         )
+
+
+class CacheError(AisleError):
+    """The response cache cannot be opened or read: the message names the file and
+    how to go on without it (`--no-cache` or `AISLE_CACHE_ENABLED=false`)."""
 
 
 class ModelNotFoundError(AisleError, FileNotFoundError):

