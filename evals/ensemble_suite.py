@@ -44,7 +44,7 @@ from aisle.agents.ensemble import (
     agents_version,
     extract_attributes,
 )
-from aisle.errors import StructuredOutputError
+from aisle.errors import ConfigurationError, StructuredOutputError
 from aisle.evals.crowd_truth import (
     CROWD_TRUTH_DATASETS,
     PUBLISHED_ACCURACY,
@@ -175,6 +175,8 @@ class EnsembleEvalConfig(BaseModel):
         deterministic: decode one request at a time (`aisle.evals.decoding`), so the
             same offers give the same answers run after run; False lets a local server
             batch concurrent requests (the kept runs before this mode existed).
+        agents_version: the agents version whose stored answers to use; an earlier
+            version than the code's can be reported, not run.
         concurrency: offers labelled at once (not part of any key).
     """
 
@@ -186,6 +188,7 @@ class EnsembleEvalConfig(BaseModel):
     seed: int = 0
     domain: Domain = Field(default_factory=Domain)
     deterministic: bool = True
+    agents_version: int = Field(AGENTS_VERSION, ge=1, le=AGENTS_VERSION)
     concurrency: int = Field(4, ge=1)
 
 
@@ -214,7 +217,16 @@ class EnsembleSuite(Suite[OfferCase]):
         self._models: dict[str, BaseChatModel] = dict(models or {})
 
     def config_json(self) -> dict[str, Any]:
-        return self.config.model_dump(mode="json", exclude={"data", "concurrency"})
+        # Runs of agents v1 were kept before the field existed; their configs lack it.
+        exclude = {"data", "concurrency"} | (
+            {"agents_version"} if self.config.agents_version == 1 else set())
+        return self.config.model_dump(mode="json", exclude=exclude)
+
+    def check_runnable(self) -> None:
+        if self.config.agents_version != AGENTS_VERSION:
+            raise ConfigurationError(
+                f"agents version {self.config.agents_version} can be reported from stored "
+                f"answers, not run: the code is at version {AGENTS_VERSION}")
 
     def cases(self) -> list[OfferCase]:
         return [OfferCase(i, self.offers[i]) for i in self.subset]
@@ -224,8 +236,9 @@ class EnsembleSuite(Suite[OfferCase]):
         return [[spec.name] for spec in self.specs]
 
     def answer_key(self) -> dict[str, Any]:
-        return {"data": "oa-mine", "agents": agents_version(),
-                "prompts": PROMPTS_FINGERPRINT[AGENTS_VERSION], "shots": N_SHOTS,
+        version = self.config.agents_version
+        return {"data": "oa-mine", "agents": {**agents_version(), "version": version},
+                "prompts": PROMPTS_FINGERPRINT[version], "shots": N_SHOTS,
                 "domain": self.config.domain.model_dump(),
                 **decoding_key(self.config.deterministic)}
 

@@ -52,6 +52,8 @@ def rebuild_suite(kept: dict[str, Any], data: Path) -> Suite[Any]:
         arag = ARAGEvalConfig.model_validate({**config, "data": data / "llmrank-games"})
         return ARAGSuite(arag, load_games(arag.data))
     if run["suite"] == "ensemble":
+        # Ensemble runs of agents v1 were kept before the config named the version.
+        config = {"agents_version": 1, **config}
         return EnsembleSuite(EnsembleEvalConfig.model_validate({**config, "data": data}))
     raise ValueError(f"unknown suite {run['suite']!r}")
 

@@ -34,17 +34,21 @@ from aisle.agents.arag.user_understanding import USER_UNDERSTANDING, UserProfile
 # Bumped whenever the agents' behaviour as a whole changes (a role's version, or how
 # the graph uses them), so stored eval results of different versions are never mixed.
 # v4: the ranker sees the candidates in NLI-score order.
-AGENTS_VERSION = 4
+# v5: catalog text and the agents' text derived from it are data: every value goes
+#     through the `data` filter (no `<`/`>`, no line breaks: it cannot close its block
+#     or forge a role marker) inside a tagged block, and each prompt says so.
+AGENTS_VERSION = 5
 
 ROLES: tuple[Role[Any] | ChoiceRole, ...] = (
     USER_UNDERSTANDING, NLI_LOGPROB, NLI_GENERATE, CONTEXT_SUMMARY, ITEM_RANKER)
 
 # The fingerprint of `prompts/arag/` at each agents version, as stored in run keys.
-# Versions 2 to 4 render byte-identical prompts from today's templates with the Games
-# domain (tests/unit/test_prompt_golden.py), so they share one. A template change must
-# bump AGENTS_VERSION and add its fingerprint here (a test checks), so stored answers of
-# earlier versions stay reachable and are never mixed with new ones.
-PROMPTS_FINGERPRINT: dict[int, str] = {2: "fc517f46f54e", 3: "fc517f46f54e", 4: "fc517f46f54e"}
+# Versions 2 to 4 used the same templates (their Games-domain renderings are kept in
+# tests/unit/prompts_golden/arag-v4/), so they share one; v5 escapes values as data. A
+# template change must bump AGENTS_VERSION and add its fingerprint here (a test checks),
+# so stored answers of earlier versions stay reachable and are never mixed with new ones.
+PROMPTS_FINGERPRINT: dict[int, str] = {2: "fc517f46f54e", 3: "fc517f46f54e", 4: "fc517f46f54e",
+                                       5: "c18da255b40c"}
 
 
 def agents_version() -> dict[str, object]:

@@ -16,8 +16,9 @@ class Item(TypedDict):
     title: str
 
 
-# The LLMRank Amazon Games shop. The line break in `aspects` keeps the rendered prompts
-# byte-identical to agents v4's, whose stored eval answers are still valid
-# (tests/unit/test_prompts.py checks against the golden renderings).
+# The LLMRank Amazon Games shop. The line break in `aspects` reproduces the wording of
+# the prompts the ARAG prompts were written with (agents v2 to v4, whose renderings are
+# kept in tests/unit/prompts_golden/arag-v4/); v5 keeps it, so its prompts differ from
+# v4's only where values became data (tests/unit/test_prompt_golden.py).
 GAMES = Domain(store="an online video-game store",
                aspects="platforms, genres,\nfranchises, accessories")

@@ -16,11 +16,15 @@ from aisle.agents.ensemble.labeler import (
 
 # Bumped whenever the labelers' behaviour changes (a role's version, normalisation,
 # schema), so stored eval answers of different versions are never mixed.
-AGENTS_VERSION = 1
+# v2: the title, category, examples and attribute names are data: each goes through the
+#     `data` filter (no `<`/`>`, no line breaks) inside a tagged block, and the prompts
+#     say so.
+AGENTS_VERSION = 2
 
 # The fingerprint of `prompts/ensemble/` at each agents version, as stored in run keys; a
 # template change must bump AGENTS_VERSION and add its fingerprint here (a test checks).
-PROMPTS_FINGERPRINT: dict[int, str] = {1: "8eb8a67fac0a"}
+# v1's renderings are kept in tests/unit/prompts_golden/ensemble-v1/.
+PROMPTS_FINGERPRINT: dict[int, str] = {1: "8eb8a67fac0a", 2: "2c3b0bc2e675"}
 
 
 def agents_version() -> dict[str, object]:
