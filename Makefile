@@ -85,12 +85,12 @@ bench: setup
 	$(BIN)/python benchmarks/bench_arag.py
 	$(BIN)/python benchmarks/bench_ensemble.py
 
-# ARAG's kept runs (hours on a 2-core CPU; resumable: rerun to continue). Model calls
-# can queue behind a whole NLI fan-out, hence the long request timeout. Each run's report
+# ARAG's kept runs (hours on a 2-core CPU; resumable: rerun to continue). Local requests
+# get AISLE_LOCAL_REQUEST_TIMEOUT (900 s by default). Each run's report
 # goes to its own folder, $(RESULTS)/arag/<run id>/; answers are stored in
 # $(RESULTS)/arag/answers.sqlite.
 RESULTS := evals/results
-EVAL := AISLE_REQUEST_TIMEOUT=900 $(BIN)/aisle arag eval --data $(DATA) --candidates random \
+EVAL := $(BIN)/aisle arag eval --data $(DATA) --candidates random \
   --out $(RESULTS)
 
 eval-arag: setup
@@ -111,7 +111,7 @@ ENSEMBLE_LABELERS := local:smollm2-135m@zeroshot,local:smollm2-135m@fewshot,loca
 
 eval-ensemble: setup
 	$(BIN)/aisle models pull gemma3-270m
-	AISLE_REQUEST_TIMEOUT=900 $(BIN)/aisle ensemble eval --data $(DATA) \
+	$(BIN)/aisle ensemble eval --data $(DATA) \
 	  --labelers $(ENSEMBLE_LABELERS) --offers 200 --seed 0 --out $(RESULTS)
 
 # Rebuild every kept report from its stored answers (no model calls) and check that

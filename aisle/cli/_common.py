@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, redirect_stdout
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, redirect_stdout, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -39,25 +44,98 @@ JSON_OPTION: Any = typer.Option(
 DATA_OPTION: Any = typer.Option(
     None, "--data", help="Shared datasets root (holds llmrank-games/, crowd-truth/, "
     "attribute-extraction/); default AISLE_DATA, else ../shared/data.", show_default=False)
+DECODING_OPTION: Any = typer.Option(
+    True, "--deterministic/--batched",
+    help="Decode one request at a time on one server slot, so reruns give the same "
+         "answers (default), or let the local server batch concurrent requests (faster; "
+         "answers vary run to run). The mode is part of the run key; runs from before "
+         "the mode existed are reported with --batched.")
 MODEL_OPTION: Any = typer.Option(None, "--model", "-m",
                                  help="Model spec, e.g. local:qwen2.5-coder-0.5b; "
                                       "default AISLE_MODEL.")
 
 
+def one_line(message: str) -> str:
+    """`message` with its lines joined by spaces (an error is one line on stderr)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error on stderr and exit with `code`."""
-    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    err_console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(one_line(message))}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 def validation_message(error: ValidationError) -> str:
-    """A pydantic error as one line: each bad field's path and what is wrong with it."""
+    """A pydantic error as one line: each bad field's path and what is wrong with it.
+    For the settings, the field is named by its environment variable."""
     parts = []
     for e in error.errors():
         where = ".".join(str(p) for p in e["loc"]) or "value"
+        if error.title == "Settings":
+            where = f"AISLE_{where.upper()}"
         parts.append(f"{where}: {e['msg']}")
     return f"invalid {error.title}: " + "; ".join(parts)
+
+
+def log_internal_error(error: BaseException, argv: Sequence[str]) -> Path | None:
+    """Write an unexpected exception's traceback to `AISLE_HOME/logs/aisle-<time>.log`
+    (the system temp folder when the home cannot be used); returns the file, or None
+    when no log could be written."""
+    text = (f"aisle {' '.join(argv)}\n{datetime.now().isoformat(timespec='seconds')}\n\n"
+            + "".join(traceback.format_exception(error)))
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for folder in _log_folders():
+        path = folder / f"aisle-{stamp}-{os.getpid()}.log"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        return path
+    return None
+
+
+def _log_folders() -> list[Path]:
+    folders = []
+    with suppress(ValidationError):  # invalid settings: the home is unknown
+        folders.append(get_settings().home / "logs")
+    return [*folders, Path(tempfile.gettempdir()) / "aisle-logs"]
+
+
+def check_text_file(path: Path, option: str, expected: str) -> None:
+    """Refuse, before any work, an input that is a folder, unreadable, or not UTF-8
+    text (a binary file), naming the option and what it should hold (one-line error).
+    A missing file passes: its reader says so in its own words."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        fail(f"{option} {path} is a folder; pass {expected}")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    try:
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                decoder.decode(block)
+                offset += len(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as e:
+        fail(f"{option} {path} is not a text file (byte {offset + e.start} is not UTF-8); "
+             f"pass {expected}")
+    except OSError as e:
+        fail(f"{option} {path} cannot be read ({e.strerror or e}); pass {expected}")
+
+
+@contextmanager
+def resumable(what: str) -> Iterator[None]:
+    """Ctrl-C inside: one line saying what is kept and that the same command resumes,
+    and exit code 130 (128 + SIGINT)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]interrupted:[/] {escape(what)} so far are kept; run the "
+                          "same command again to resume", soft_wrap=True)
+        raise typer.Exit(130) from None
 
 
 @contextmanager
@@ -125,16 +203,18 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def count_progress() -> Progress:
-    """Rich bars that count items: description, bar, done/total, elapsed time."""
+    """Rich bars that count items: description, bar, done/total, elapsed time. Off when
+    stderr is not a terminal (a log file), where callers print plain lines instead."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err_console)
+                    TimeElapsedColumn(), console=err_console,
+                    disable=not err_console.is_terminal)
 
 
 @contextmanager
 def named_progress(unit: str, every: int = 10) -> Iterator[Callable[[str, int, int], None]]:
     """One rich bar per name, driven by a `(name, done, total)` callback. When stderr is
     not a terminal (a log file), a plain `name: done/total unit` line every `every` items
-    stands in for the live bars."""
+    (and at the end) stands in for the live bars."""
     with count_progress() as progress:
         bars: dict[str, TaskID] = {}
 
@@ -143,6 +223,26 @@ def named_progress(unit: str, every: int = 10) -> Iterator[Callable[[str, int, i
                 bars[name] = progress.add_task(name, total=total)
             progress.update(bars[name], completed=done)
             if not err_console.is_terminal and (done % every == 0 or done == total):
-                err_console.print(f"{name}: {done}/{total} {unit}")
+                err_console.print(f"{escape(name)}: {done}/{total} {unit}", soft_wrap=True)
+
+        yield update
+
+
+@contextmanager
+def item_progress(name: str, total: int, unit: str, every: int
+                  ) -> Iterator[Callable[[int], None]]:
+    """One rich bar driven by a `done` callback; plain `name: done/total unit` lines
+    every `every` items (and at the end) when stderr is not a terminal."""
+    with count_progress() as progress:
+        task = progress.add_task(name, total=total)
+        printed = -1
+
+        def update(done: int) -> None:
+            nonlocal printed
+            progress.update(task, completed=done)
+            if (not err_console.is_terminal and done != printed
+                    and (done // every > printed // every or done == total)):
+                printed = done
+                err_console.print(f"{escape(name)}: {done}/{total} {unit}", soft_wrap=True)
 
         yield update

@@ -15,6 +15,7 @@ from rich.table import Table
 from aisle.agents.arag import AGENTS_VERSION
 from aisle.cli._common import (
     DATA_OPTION,
+    DECODING_OPTION,
     JSON_OPTION,
     MODEL_OPTION,
     aisle_errors,
@@ -24,6 +25,7 @@ from aisle.cli._common import (
     fail,
     json_stdout,
     named_progress,
+    resumable,
 )
 from aisle.cli.index import open_index
 from aisle.evals.arag_suite import Method
@@ -198,7 +200,8 @@ def eval_arag(
                                           help="Candidate lists: the retriever file "
                                                "Games.<NAME> under llmrank-games/."),
     users: int = typer.Option(200, "--users", min=1,
-                              help="The first N users of the candidate file."),
+                              help="The first N users of the candidate file (at most "
+                                   "as many as it has: 200 in LLMRank Games)."),
     methods: str = typer.Option(_ALL_METHODS, "--methods", show_default=False,
                                 help=f"Comma-separated methods, any of: "
                                      f"{', '.join(Method)}. Default: all."),
@@ -210,6 +213,7 @@ def eval_arag(
         help=f"Agents version whose stored answers to use (default: the code's, "
              f"{AGENTS_VERSION}); an earlier one can only be reported (--report-only)."),
     concurrency: int = typer.Option(2, "--concurrency", min=1, help="Users ranked at once."),
+    deterministic: bool = DECODING_OPTION,
     out: Path | None = typer.Option(
         None, "--out", show_default=False,
         help="Results root (default AISLE_HOME/results). Files go under "
@@ -219,7 +223,8 @@ def eval_arag(
                                      help="Write the report from stored answers; run nothing."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """ARAG and its baselines on the LLMRank Games protocol; resumable (rerun to continue)."""
+    """ARAG and its baselines on the LLMRank Games protocol; resumable (Ctrl-C keeps the
+    stored answers; rerun the same command to continue)."""
     from aisle.evals.arag_suite import ARAGEvalConfig, ARAGSuite
     from aisle.evals.llmrank import load_games
     from aisle.evals.runner import EvalRunner
@@ -232,17 +237,25 @@ def eval_arag(
             data=data_root(data) / LLMRANK, retriever=candidates.value, n_users=users,
             methods=chosen, model=model or settings.model,
             arag=_arag_config(nli_mode, ranker_order),
-            agents_version=agents_version or AGENTS_VERSION, concurrency=concurrency)
+            agents_version=agents_version or AGENTS_VERSION, concurrency=concurrency,
+            deterministic=deterministic)
         EvalRunner.check_writable(root)
         suite = ARAGSuite(config, load_games(config.data))
-        suite.cases()  # a missing candidate file or unknown user fails here, before work
+        # A missing candidate file or unknown user fails here, before any work; so does
+        # asking for more users than the file has (a silent cap would report fewer).
+        available = len(suite.cases())
+        if available < users:
+            fail(f"--users {users} is more than the {available} users in "
+                 f"{config.data / f'Games.{candidates.value}'}; pass --users {available} "
+                 "or fewer")
         runner = EvalRunner(suite, root)
         failures: list[Failure] = []
         if not report_only:
             suite.check_runnable()
             if Method.recency in chosen or Method.embedding in chosen:
                 suite.index = open_index(config.data / "Games.item")
-            with named_progress("users") as update:
+            with resumable(f"the answers stored in {runner.paths.store}"), \
+                    named_progress("users") as update:
                 failures = asyncio.run(runner.run(progress=update)).failures
         _warn_failures(failures)
         report = runner.report()

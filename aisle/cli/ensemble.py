@@ -12,17 +12,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from aisle.agents.ensemble import AGENTS_VERSION
 from aisle.cli._common import (
     DATA_OPTION,
+    DECODING_OPTION,
     JSON_OPTION,
     aisle_errors,
     check_output_file,
+    check_text_file,
     console,
     data_root,
     err_console,
     fail,
     json_stdout,
     named_progress,
+    resumable,
 )
 from aisle.settings import get_settings
 
@@ -41,6 +45,10 @@ class FitMethod(StrEnum):
     mv = "mv"
     iwmv = "iwmv"
     ds = "ds"
+
+
+ANSWERS_FILE = "a CSV of answers (task,labeler,label)"
+WEIGHTS_FILE = "the weights JSON written by `aisle ensemble fit`"
 
 
 def _read_answers(path: Path) -> pd.DataFrame:
@@ -77,6 +85,7 @@ def fit(
     check_output_file(out)
     if labels_out is not None:
         check_output_file(labels_out, "--labels-out")
+    check_text_file(answers, "--answers", ANSWERS_FILE)
     with aisle_errors(), json_stdout(as_json) as emit:
         frame = _read_answers(answers)
         result = aggregate(frame, method=method.value, n_classes=n_classes)
@@ -120,6 +129,8 @@ def apply(
     from aisle.tools.aggregation import load_weights
 
     check_output_file(out)
+    check_text_file(answers, "--answers", ANSWERS_FILE)
+    check_text_file(weights, "--weights", WEIGHTS_FILE)
     with aisle_errors(), json_stdout(as_json) as emit:
         fitted = load_weights(weights)
         frame = _read_answers(answers)
@@ -151,6 +162,8 @@ def extract(
     attrs = _split(attributes)
     if not attrs:
         fail("--attributes is empty; pass comma-separated names, e.g. Brand,Color")
+    if weights is not None:
+        check_text_file(weights, "--weights", WEIGHTS_FILE)
     with aisle_errors(), json_stdout(as_json) as emit:
         ctx = EnsembleContext(labelers=_split(labelers),
                               weights=str(weights) if weights is not None else None)
@@ -188,6 +201,11 @@ def eval_ensemble(
                                     "the local labelers (491 = all)."),
     seed: int = typer.Option(0, "--seed", help="Subset seed."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Offers labelled at once."),
+    deterministic: bool = DECODING_OPTION,
+    agents_version: int | None = typer.Option(
+        None, "--agents-version", min=1, max=AGENTS_VERSION, show_default=False,
+        help=f"Agents version whose stored answers to use (default: the code's, "
+             f"{AGENTS_VERSION}); an earlier one can only be reported (--report-only)."),
     out: Path | None = typer.Option(
         None, "--out", show_default=False,
         help="Results root (default AISLE_HOME/results). Files go under "
@@ -197,16 +215,22 @@ def eval_ensemble(
                                      help="Write the report from stored answers; run nothing."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Crowd-truth aggregation and the OA-Mine LLM ensemble; resumable (rerun to continue)."""
+    """Crowd-truth aggregation and the OA-Mine LLM ensemble; resumable (Ctrl-C keeps the
+    stored answers; rerun the same command to continue)."""
     from aisle.evals.ensemble_suite import EnsembleEvalConfig, EnsembleSuite
     from aisle.evals.runner import EvalRunner
 
     root = out if out is not None else get_settings().home / "results"
     with aisle_errors(), json_stdout(as_json) as emit:
         config = EnsembleEvalConfig(data=data_root(data), labelers=tuple(_split(labelers)),
-                                    n_offers=offers, seed=seed, concurrency=concurrency)
+                                    n_offers=offers, seed=seed, concurrency=concurrency,
+                                    deterministic=deterministic,
+                                    agents_version=agents_version or AGENTS_VERSION)
         EvalRunner.check_writable(root)
         suite = EnsembleSuite(config)
+        if offers > len(suite.offers):  # a silent cap would report fewer than asked for
+            fail(f"--offers {offers} is more than the {len(suite.offers)} OA-Mine test "
+                 f"offers; pass --offers {len(suite.offers)} or fewer")
         runner = EvalRunner(suite, root)
         failures: list[Failure] = []
         if report_only:
@@ -215,7 +239,8 @@ def eval_ensemble(
                 fail(f"no answers are stored for this run's labeler(s) {', '.join(empty)} "
                      f"under {runner.paths.store}; run without --report-only to compute them")
         else:
-            with named_progress("offers", every=20) as update:
+            with resumable(f"the answers stored in {runner.paths.store}"), \
+                    named_progress("offers", every=20) as update:
                 failures = asyncio.run(runner.run(progress=update)).failures
         if failures:
             first = failures[0]

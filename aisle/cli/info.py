@@ -15,16 +15,25 @@ from aisle.llm import get_cache, providers
 from aisle.settings import Settings, get_settings
 
 _SECRET_WORDS = ("key", "token", "secret", "password")
+_HOME_SOURCES = {
+    "AISLE_HOME": "from AISLE_HOME",
+    "source checkout": "default for a source checkout: <checkout>/.aisle",
+    "user cache": "default for an installed package: the user cache",
+}
 
 
 def info(as_json: bool = JSON_OPTION) -> None:
-    """Show the model providers and their capabilities, settings and the response cache."""
+    """Show the model providers and their capabilities, where aisle keeps its state
+    (AISLE_HOME) and why, settings and the response cache."""
     with json_stdout(as_json) as emit:
         report = _report(get_settings())
         if as_json:
             emit(report)
             return
     console.print(f"aisle {report['version']}; default model [bold]{report['default_model']}[/]")
+    home = report["home"]
+    console.print(f"home: {escape(home['path'])} ({_HOME_SOURCES[home['source']]})",
+                  soft_wrap=True)
     table = Table(title="Providers (spec 'provider:model')")
     for col in ("provider", "json-schema output", "logprobs", "tool calls", "top logprobs",
                 "what it is"):
@@ -56,6 +65,7 @@ def _report(settings: Settings) -> dict[str, Any]:
     return {
         "version": __version__,
         "default_model": settings.model,
+        "home": {"path": str(settings.home), "source": settings.home_source},
         "providers": [
             {"name": p.name, "description": p.description, "requires_model": p.requires_model,
              "capabilities": asdict(p.capabilities)}

@@ -17,7 +17,7 @@ from aisle.cli._common import (
     err_console,
     json_stdout,
 )
-from aisle.llm.local import LocalServerConfig, get_local_server
+from aisle.llm.local import LocalServerConfig, check_port, get_local_server
 from aisle.llm.registry import (
     DEFAULT_LOCAL_MODEL,
     REGISTRY,
@@ -76,9 +76,9 @@ def path(
     name: str = typer.Argument(DEFAULT_LOCAL_MODEL, help="Registry name or .gguf path."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Print the ready GGUF file's path (pulling the model first if needed)."""
+    """Print the ready GGUF file's path; installs nothing (`aisle models pull NAME` does)."""
     with aisle_errors(), json_stdout(as_json) as emit:
-        model_id, gguf = resolve_gguf(name)
+        model_id, gguf = resolve_gguf(name, pull=False)
         if as_json:
             emit({"name": name, "model_id": model_id, "path": str(gguf)})
             return
@@ -88,14 +88,17 @@ def path(
 @app.command("serve")
 def serve(
     model: str = typer.Argument(DEFAULT_LOCAL_MODEL, help="Registry name or .gguf path."),
-    port: int = typer.Option(8080, help="TCP port on 127.0.0.1 (0 picks a free one)."),
-    parallel: int | None = typer.Option(None, help="Decoding slots."),
-    threads: int | None = typer.Option(None, help="CPU threads (0 = all cores)."),
-    ctx: int | None = typer.Option(None, help="Total context in tokens."),
+    port: int = typer.Option(8080, min=0, max=65535,
+                             help="TCP port on 127.0.0.1 (0 picks a free one)."),
+    parallel: int | None = typer.Option(None, min=1, help="Decoding slots."),
+    threads: int | None = typer.Option(None, min=0, help="CPU threads (0 = all cores)."),
+    ctx: int | None = typer.Option(None, min=256, help="Total context in tokens."),
 ) -> None:
     """Expose the embedded model as an OpenAI-compatible server until Ctrl-C."""
     settings = get_settings()
     with aisle_errors():
+        # Before loading (or pulling) any model.
+        check_port(port, fix="pass another --port, or --port 0 to pick a free one")
         model_id, path = resolve_gguf(model)
         server = get_local_server(LocalServerConfig(
             model_path=path,

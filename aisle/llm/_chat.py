@@ -89,7 +89,8 @@ class AisleChatModel(ChatOpenAI):
                     return super()._generate(messages, stop, run_manager,
                                              **self._route_response_format(kwargs))
         except Exception as exc:
-            translated = translate_error(exc, self.backend, self.openai_api_base)
+            translated = translate_error(exc, self.backend, self.openai_api_base,
+                                         self.retry_policy.timeout_setting)
             if translated is exc:
                 raise
             raise translated from exc
@@ -111,7 +112,8 @@ class AisleChatModel(ChatOpenAI):
                             messages, stop, run_manager, **self._route_response_format(kwargs)
                         )
         except Exception as exc:
-            translated = translate_error(exc, self.backend, self.openai_api_base)
+            translated = translate_error(exc, self.backend, self.openai_api_base,
+                                         self.retry_policy.timeout_setting)
             if translated is exc:
                 raise
             raise translated from exc

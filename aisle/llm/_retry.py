@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     Retrying,
-    retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -38,7 +37,8 @@ logger = logging.getLogger(__name__)
 def is_retryable(exc: BaseException) -> bool:
     """Whether a failed request is worth sending again.
 
-    Retried: HTTP 429, any 5xx, timeouts, refused or dropped connections.
+    Retried: HTTP 429, any 5xx, timeouts, refused or dropped connections (how often a
+    timeout is retried is capped separately, `RetryPolicy.max_timeout_retries`).
     Never retried: other 4xx (the request itself is wrong) and programming errors.
     """
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
@@ -68,6 +68,10 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         return max(0.0, parsed.timestamp() - time.time())
 
 
+_JITTER = 1.0
+"""Seconds of random jitter added to each exponential back-off, at most."""
+
+
 @dataclass
 class RetryStats:
     """What the retry layer did, for tests and reports."""
@@ -81,22 +85,62 @@ class RetryStats:
 class RetryPolicy:
     """How often and how long to retry.
 
+    A timeout costs a whole request timeout, and a server that let one request time out
+    (hung, or swamped) seldom answers the next: timeouts are retried at most
+    `max_timeout_retries` times, so a silent server is reported after
+    `(max_timeout_retries + 1) * request_timeout` plus a short back-off, while 429s, 5xx
+    and refused or dropped connections get all `max_retries`.
+
     Attributes:
         max_retries: retries after the first attempt.
         initial_wait: first back-off in seconds (doubled each time, with jitter).
         max_wait: cap on a single back-off, and on an honoured `Retry-After`.
+        max_timeout_retries: of those, how many may follow a timeout.
+        timeout_setting: the setting that sets this backend's request timeout, named in
+            the error a timeout raises.
+
+    Example:
+        >>> RetryPolicy().silent_server_budget(request_timeout=30.0)
+        61.5
     """
 
     max_retries: int = 4
     initial_wait: float = 0.5
     max_wait: float = 30.0
+    max_timeout_retries: int = 1
+    timeout_setting: str = "AISLE_REQUEST_TIMEOUT"
+
+    def silent_server_budget(self, request_timeout: float) -> float:
+        """At most how many seconds pass before a server that never answers is reported:
+        every allowed attempt times out, with the longest back-offs between them."""
+        attempts = min(self.max_retries, self.max_timeout_retries) + 1
+        waits = sum(min(self.initial_wait * 2.0 ** i + _JITTER, self.max_wait)
+                    for i in range(attempts - 1))
+        return attempts * request_timeout + waits
+
+    def _should_retry(self) -> Callable[[RetryCallState], bool]:
+        """A per-call retry predicate that counts this call's timeouts."""
+        timeouts = 0
+
+        def should_retry(state: RetryCallState) -> bool:
+            nonlocal timeouts
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is None or not is_retryable(exc):
+                return False
+            if isinstance(exc, openai.APITimeoutError):
+                timeouts += 1
+                return timeouts <= self.max_timeout_retries
+            return True
+
+        return should_retry
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hinted = retry_after_seconds(exc) if exc is not None else None
         if hinted is not None:
             return min(hinted, self.max_wait)
-        backoff = wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait)
+        backoff = wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait,
+                                          jitter=_JITTER)
         return float(backoff(state))
 
     def _kwargs(self, stats: RetryStats) -> dict[str, Any]:
@@ -109,7 +153,7 @@ class RetryPolicy:
                            type(exc).__name__, state.attempt_number, wait)
 
         return {
-            "retry": retry_if_exception(is_retryable),
+            "retry": self._should_retry(),
             "stop": stop_after_attempt(self.max_retries + 1),
             "wait": self._wait,
             "before_sleep": before_sleep,
@@ -123,12 +167,13 @@ class RetryPolicy:
         return AsyncRetrying(**self._kwargs(stats))
 
 
-def translate_error(exc: BaseException, backend: str, base_url: str | None) -> BaseException:
+def translate_error(exc: BaseException, backend: str, base_url: str | None,
+                    timeout_setting: str = "AISLE_REQUEST_TIMEOUT") -> BaseException:
     """Turn an OpenAI SDK error into aisle's own, with a message that says what to do."""
     where = f"{backend} backend at {base_url}" if base_url else f"{backend} backend"
     if isinstance(exc, openai.APITimeoutError):
         return BackendUnavailableError(
-            f"{where} did not answer in time; raise AISLE_REQUEST_TIMEOUT or lower the load"
+            f"{where} did not answer in time; raise {timeout_setting} or lower the load"
         )
     if isinstance(exc, openai.APIConnectionError):
         return BackendUnavailableError(

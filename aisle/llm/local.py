@@ -10,8 +10,10 @@ health-checked, and shut down at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -22,9 +24,39 @@ import httpx
 
 from aisle.errors import MissingDependencyError, ServerStartupError
 
-__all__ = ["LocalServer", "LocalServerConfig", "get_local_server", "shutdown_local_servers"]
+__all__ = ["LocalServer", "LocalServerConfig", "check_port", "get_local_server",
+           "shutdown_local_servers"]
 
 logger = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+
+
+def check_port(port: int, host: str = HOST,
+               fix: str = "choose another port (0 picks a free one)") -> None:
+    """Make sure a server could listen on `host:port` (0, any free port, always can).
+
+    llama.cpp reports a taken port as a failure to load the model; this says what it is,
+    and `fix`.
+
+    Raises:
+        ServerStartupError: another process listens there, or the port cannot be used.
+    """
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As a server binds: a port in TIME_WAIT is free, one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ServerStartupError(
+                    f"port {port} on {host} is already in use by another server; {fix}"
+                ) from e
+            raise ServerStartupError(
+                f"port {port} on {host} cannot be used ({e.strerror or e}); {fix}") from e
+
 
 @dataclass(frozen=True)
 class LocalServerConfig:
@@ -79,7 +111,8 @@ class LocalServer:
 
         Raises:
             MissingDependencyError: xllamacpp is not installed.
-            ServerStartupError: the model failed to load or the health check failed.
+            ServerStartupError: the port is taken, the model failed to load or the
+                health check failed.
         """
         with self._lock:
             if self._base_url is not None:
@@ -91,6 +124,7 @@ class LocalServer:
             cfg = self.config
             if not cfg.model_path.is_file():
                 raise ServerStartupError(f"GGUF model file not found: {cfg.model_path}")
+            check_port(cfg.port)
             params = xllamacpp.CommonParams()
             params.model.path = str(cfg.model_path)
             params.n_ctx = cfg.ctx
@@ -111,6 +145,7 @@ class LocalServer:
             try:
                 server = xllamacpp.Server(params)
             except Exception as e:
+                check_port(cfg.port)  # taken meanwhile: say so, not "could not load"
                 raise ServerStartupError(
                     f"llama.cpp could not load {cfg.model_path}: {e}"
                 ) from e

@@ -171,11 +171,19 @@ class OpenAICompatibleProvider(Provider):
         default_base_url: server root used when nothing else names one.
         base_url_env: environment variable holding the server root.
         api_key_env: environment variable holding the key; None for a keyless server.
+        timeout_setting: the setting named when a request times out.
+        timeout_retries: how often a timed-out request is retried (`RetryPolicy`).
     """
 
     default_base_url: str | None = None
     base_url_env: str | None = None
     api_key_env: str | None = None
+    timeout_setting: str = "AISLE_REQUEST_TIMEOUT"
+    timeout_retries: int = 1
+
+    def request_timeout(self, settings: Settings) -> float:
+        """Seconds before one request times out (`AISLE_REQUEST_TIMEOUT`)."""
+        return settings.request_timeout
 
     def resolve_base_url(self, model: str, settings: Settings) -> str:
         """The server root, from `base_url_env` or `default_base_url`.
@@ -241,12 +249,14 @@ class OpenAICompatibleProvider(Provider):
             api_key=SecretStr(api_key),
             temperature=options.temperature,
             max_completion_tokens=options.max_tokens,
-            timeout=settings.request_timeout,
-            http_async_client=async_client(settings.request_timeout),
+            timeout=self.request_timeout(settings),
+            http_async_client=async_client(self.request_timeout(settings)),
             max_retries=0,  # retries live in aisle's one layer (RetryPolicy)
             retry_policy=RetryPolicy(max_retries=settings.max_retries,
                                      initial_wait=settings.retry_initial_wait,
-                                     max_wait=settings.retry_max_wait),
+                                     max_wait=settings.retry_max_wait,
+                                     max_timeout_retries=self.timeout_retries,
+                                     timeout_setting=self.timeout_setting),
             limiter=_limiter(self.name, api_base, limit),
             capabilities=options.capabilities or self.capabilities,
             cache=_resolve_cache(options.cache, settings),
@@ -298,6 +308,15 @@ class LocalProvider(OpenAICompatibleProvider):
     def concurrency(self, settings: Settings) -> int:
         # More in flight than decoding slots only queues inside llama.cpp.
         return settings.local_parallel
+
+    # The embedded server is aisle's own and health-checked at start; what makes a local
+    # request slow is the CPU (a long answer, slots sharing two cores), not a silent
+    # server, and a timed-out local request would only be decoded again.
+    timeout_setting = "AISLE_LOCAL_REQUEST_TIMEOUT"
+    timeout_retries = 0
+
+    def request_timeout(self, settings: Settings) -> float:
+        return settings.local_request_timeout
 
     def chat_model(self, model: str, options: ModelOptions) -> BaseChatModel:
         model_id, root = self._start(model, options.settings)

@@ -8,8 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aisle.cli import app
-from aisle.cli.chat import schema_model
-from aisle.errors import ConfigurationError
+from aisle.llm import Capabilities, FakeChatModel
 from aisle.testing import StubServer
 
 runner = CliRunner()
@@ -69,6 +68,85 @@ def test_chat_server_down_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None
     assert "is the server running" in result.output
 
 
+LIMITED = json.dumps({"type": "object", "properties": {
+    "product": {"type": "string", "maxLength": 20},
+    "sku": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
+    "price": {"type": "number", "minimum": 0}}, "required": ["product", "sku", "price"]})
+GOOD = {"product": "Pegasus 40", "sku": "NIK-0040", "price": 129.99}
+
+
+def scripted(monkeypatch: pytest.MonkeyPatch, *replies: object) -> FakeChatModel:
+    """Make `aisle chat` talk to a constrained-decoding fake that answers `replies`."""
+    fake = FakeChatModel(responses=list(replies), capabilities=Capabilities(json_schema=True))
+    monkeypatch.setattr("aisle.cli.chat.load_chat_model", lambda *args, **kwargs: fake)
+    return fake
+
+
+@pytest.mark.parametrize(("bad", "shown"), [
+    ({**GOOD, "product": "Nike Air Zoom Pegasus 40 running shoes"}, "(maxLength: 20)"),
+    ({**GOOD, "sku": "pegasus"}, "$.sku: 'pegasus' does not match"),
+    ({**GOOD, "price": -5}, "$.price: -5 is less than the minimum of 0"),
+])
+def test_chat_json_schema_is_enforced_with_a_repair_turn(
+        monkeypatch: pytest.MonkeyPatch, bad: dict[str, object], shown: str) -> None:
+    fake = scripted(monkeypatch, bad, GOOD)
+    result = runner.invoke(app, ["chat", "-m", "openai:stub", "--json-schema", LIMITED,
+                                 "--json", "Nike Pegasus"])
+    assert result.exit_code == 0, result.output
+    assert "(needed a repair turn)" in result.stderr
+    out = json.loads(result.stdout)
+    assert out["answer"] == GOOD
+    assert out["attempts"] == 2
+    # The whole schema went out for constrained decoding, keywords included.
+    sent = fake.calls[0].kwargs["response_format"]["json_schema"]["schema"]
+    assert sent == json.loads(LIMITED)
+    assert shown in str(fake.calls[1].messages[-1].content)
+
+
+def test_chat_json_schema_two_violations_fail_in_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted(monkeypatch, {**GOOD, "product": "x" * 67}, {**GOOD, "price": -1})
+    result = runner.invoke(app, ["chat", "-m", "openai:stub", "--json-schema", LIMITED, "x"],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: model output did not validate as Answer after 2 attempt(s)")
+    assert "$.price: -1 is less than the minimum of 0" in line
+
+
+@pytest.mark.parametrize(("schema", "message"), [
+    ('{"type":"object","properties":{"a":1}}',
+     "--json-schema: invalid JSON Schema at $.properties.a: 1 is not of type 'object', "
+     "'boolean'"),
+    ('{"type":"object","properties":{"c":{"type":"string","enum":[]}}}',
+     "--json-schema: invalid JSON Schema at $.properties.c.enum: an empty enum allows no value"),
+    ('{"type":"object","properties":{"n":{"type":"int"}}}',
+     "--json-schema: invalid JSON Schema at $.properties.n.type: 'int' is not valid"),
+    ('{"properties":{"a":{"$ref":"#/$defs/A"}}}',
+     "--json-schema: invalid JSON Schema at $.properties.a.$ref: '#/$defs/A' does not resolve"),
+    ('["not", "an", "object"]', "--json-schema must be a JSON object"),
+])
+def test_chat_malformed_schema_fails_in_one_line(stub_env: StubServer, schema: str,
+                                                 message: str) -> None:
+    result = runner.invoke(app, ["chat", "-m", "openai:stub", "--json-schema", schema, "x"],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {message}")
+    assert stub_env.stats.requests == 0  # refused before any model call
+
+
+def test_chat_bare_fake_model_fails_in_one_line() -> None:
+    result = runner.invoke(app, ["chat", "-m", "fake", "hi"], env={"COLUMNS": "80"})
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "-m fake:schema" in line
+    assert "Traceback" not in result.output
+    ok = runner.invoke(app, ["chat", "-m", "fake:schema", "--json-schema", SCHEMA, "hi"])
+    assert ok.exit_code == 0, ok.output
+
+
 def test_models_list_and_info() -> None:
     listed = runner.invoke(app, ["models", "list"], env={"COLUMNS": "250"})
     assert listed.exit_code == 0, listed.output
@@ -84,13 +162,6 @@ def test_pull_unknown_model() -> None:
     result = runner.invoke(app, ["models", "pull", "nope"])
     assert result.exit_code == 1
     assert "unknown local model" in result.output
-
-
-def test_schema_model_enum_required_optional() -> None:
-    model = schema_model(json.loads(SCHEMA))
-    assert model.model_json_schema()["properties"]["category"]["enum"] == ["shoes", "toys"]
-    with pytest.raises(ConfigurationError):
-        schema_model({"type": "string"})
 
 
 @pytest.mark.parametrize("command", [

@@ -227,7 +227,8 @@ def test_fake_builds_a_fake_chat_model() -> None:
 def test_info_json_is_one_object_with_secrets_masked(tmp_path: Path) -> None:
     env = {"AISLE_OPENAI_API_KEY": "sk-very-secret", "AISLE_MODEL": "fake"}
     report = _info_json(env)
-    assert set(report) == {"version", "default_model", "providers", "settings", "cache"}
+    assert set(report) == {"version", "default_model", "home", "providers", "settings",
+                           "cache"}
     assert report["default_model"] == "fake"
     assert [p["name"] for p in report["providers"]][:4] == ["local", "vllm", "openai", "fake"]
     assert report["settings"]["openai_api_key"] == "***"
