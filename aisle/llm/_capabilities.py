@@ -18,12 +18,16 @@ class Capabilities:
         logprobs: per-token log-probabilities (`logprobs`, `top_logprobs`).
         tool_calls: native tool / function calling.
         max_top_logprobs: the largest `top_logprobs` the backend accepts.
+        refused_schema_keywords: JSON Schema keywords the backend rejects in
+            `response_format` (an HTTP 400); they are left out of the schema sent for
+            decoding, and the answer is still validated against the whole schema.
     """
 
     json_schema: bool = False
     logprobs: bool = False
     tool_calls: bool = False
     max_top_logprobs: int = 0
+    refused_schema_keywords: tuple[str, ...] = ()
 
 
 # A chat model that aisle did not build (a user's own `BaseChatModel`): assume the

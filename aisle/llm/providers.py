@@ -337,8 +337,10 @@ class VLLMProvider(OpenAICompatibleProvider):
 
     name = "vllm"
     description = "vLLM OpenAI-compatible server, at AISLE_VLLM_BASE_URL or started by aisle"
+    # vLLM's guided decoding answers a schema holding `uniqueItems` with HTTP 400
+    # ("Unimplemented keys"; benchmarks/schema_keywords.py).
     capabilities = Capabilities(json_schema=True, logprobs=True, tool_calls=False,
-                                max_top_logprobs=20)
+                                max_top_logprobs=20, refused_schema_keywords=("uniqueItems",))
 
     def __init__(self) -> None:
         self._servers: dict[VLLMServerConfig, VLLMServer] = {}

@@ -272,6 +272,29 @@ def _schema_instruction(json_schema: dict[str, Any]) -> str:
     )
 
 
+# Keywords whose value maps names to subschemas: a key there is a name, not a keyword.
+_NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions",
+                        "dependentSchemas"})
+
+
+def _without_keywords(schema: Any, drop: set[str]) -> Any:
+    """`schema` with the keywords in `drop` removed at every level (names of properties
+    and definitions are kept even when they match). The answer is still validated against
+    the original."""
+    if not drop:
+        return schema
+
+    def walk(node: Any, names: bool) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v, not names and k in _NAME_MAPS) for k, v in node.items()
+                    if names or k not in drop}
+        if isinstance(node, list):
+            return [walk(v, False) for v in node]
+        return node
+
+    return walk(schema, False)
+
+
 def _prepare(
     model: BaseChatModel,
     messages: LanguageModelInput,
@@ -282,10 +305,12 @@ def _prepare(
 ) -> tuple[Runnable[LanguageModelInput, BaseMessage], list[BaseMessage], RunnableConfig]:
     msgs = list(convert_to_messages([messages] if isinstance(messages, str) else messages))
     runnable: Runnable[LanguageModelInput, BaseMessage]
-    if capabilities_of(model).json_schema:
+    capabilities = capabilities_of(model)
+    if capabilities.json_schema:
+        sent = _without_keywords(target.json_schema, set(capabilities.refused_schema_keywords))
         response_format = {
             "type": "json_schema",
-            "json_schema": {"name": target.name, "schema": target.json_schema},
+            "json_schema": {"name": target.name, "schema": sent},
         }
         runnable = model.bind(response_format=response_format, **bind)
     else:

@@ -93,7 +93,8 @@ def test_info_json_lists_a_registered_provider(toy: ToyProvider) -> None:
     (entry,) = [p for p in report["providers"] if p["name"] == "toy"]
     assert entry["description"] == "a toy OpenAI-compatible backend"
     assert entry["capabilities"] == {"json_schema": True, "logprobs": False,
-                                     "tool_calls": True, "max_top_logprobs": 0}
+                                     "tool_calls": True, "max_top_logprobs": 0,
+                                     "refused_schema_keywords": []}
     assert entry["requires_model"] is True
 
 
@@ -167,7 +168,8 @@ BUILTINS = [
     ("local", Capabilities(json_schema=True, logprobs=True, tool_calls=True,
                            max_top_logprobs=20), False),
     ("vllm", Capabilities(json_schema=True, logprobs=True, tool_calls=False,
-                          max_top_logprobs=20), True),
+                          max_top_logprobs=20, refused_schema_keywords=("uniqueItems",)),
+     True),
     ("openai", Capabilities(json_schema=True, logprobs=True, tool_calls=True,
                             max_top_logprobs=20), True),
     ("fake", Capabilities(), False),

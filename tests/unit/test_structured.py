@@ -295,3 +295,30 @@ def test_pydantic_requests_are_unchanged() -> None:
         "  Input should be greater than or equal to 0")
     assert str(second.messages[-1].content).endswith(
         "\nReply again with only the corrected JSON object.")
+
+
+TAGS = {"type": "object", "title": "Tags", "required": ["tags"],
+        "properties": {"tags": {"type": "array", "items": {"type": "string"},
+                                "uniqueItems": True},
+                       "uniqueItems": {"type": "boolean"}}}
+
+
+def test_keywords_a_backend_refuses_are_not_sent_but_still_checked() -> None:
+    caps = Capabilities(json_schema=True, refused_schema_keywords=("uniqueItems",))
+    model = FakeChatModel(responses=['{"tags": ["a", "a"], "uniqueItems": true}',
+                                     '{"tags": ["a", "b"], "uniqueItems": true}'],
+                          capabilities=caps)
+    answer = invoke_structured(model, "tags", TAGS)
+    sent = model.calls[0].kwargs["response_format"]["json_schema"]["schema"]
+    assert "uniqueItems" not in sent["properties"]["tags"]
+    assert sent["properties"]["uniqueItems"] == {"type": "boolean"}  # a name, kept
+    assert TAGS["properties"]["tags"]["uniqueItems"] is True  # the caller's schema untouched
+    assert answer.attempts == 2  # the repeated tag failed validation against the whole schema
+    assert "non-unique" in str(model.calls[1].messages[-1].content)
+    assert answer.value == {"tags": ["a", "b"], "uniqueItems": True}
+
+
+def test_the_vllm_backend_declares_uniqueitems_refused() -> None:
+    from aisle.llm import get_provider
+    assert "uniqueItems" in get_provider("vllm").capabilities.refused_schema_keywords
+    assert get_provider("local").capabilities.refused_schema_keywords == ()
