@@ -166,6 +166,11 @@ class RunPaths:
     def report(self) -> Path:
         return self.folder / "report.json"
 
+    @property
+    def progress_log(self) -> Path:
+        """Timestamped progress lines of every run with this key (appended)."""
+        return self.folder / "progress.log"
+
 
 @dataclass
 class RunSummary:

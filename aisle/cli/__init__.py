@@ -21,7 +21,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from aisle.cli import arag, chat, ensemble, graphs, index, info, models
+from aisle.cli import _common, arag, chat, ensemble, graphs, index, info, models
 from aisle.cli._common import err_console, log_internal_error, one_line, validation_message
 from aisle.errors import AisleError
 
@@ -49,6 +49,7 @@ class _AisleGroup(TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        _common.INVOCATION[:] = list(args) if args is not None else sys.argv[1:]
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode,
                                 windows_expand_args, **extra)
@@ -65,8 +66,7 @@ class _AisleGroup(TyperGroup):
         except ValidationError as e:
             _error(validation_message(e))
         except Exception as e:
-            argv = list(args) if args is not None else sys.argv[1:]
-            path = log_internal_error(e, argv)
+            path = log_internal_error(e, _common.INVOCATION)
             where = f"full traceback in {path}" if path else "no log could be written"
             err_console.print(one_line(f"internal error: {type(e).__name__}: {e}; {where}"),
                               markup=False, highlight=False, soft_wrap=True)

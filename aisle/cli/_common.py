@@ -35,6 +35,8 @@ from aisle.paths import ensure_dir, ensure_file_target
 from aisle.settings import get_settings
 
 console = Console()
+# The arguments of the running command (set by the app's `main`), for logs.
+INVOCATION: list[str] = []
 err_console = Console(stderr=True)
 
 # Options several commands share, so they read the same everywhere.
@@ -210,39 +212,82 @@ def count_progress() -> Progress:
                     disable=not err_console.is_terminal)
 
 
+class _ProgressLog:
+    """Timestamped `name: done/total unit` lines appended to a file, so a long run can be
+    followed (and read afterwards) whatever happens to the terminal."""
+
+    def __init__(self, path: Path | None, unit: str) -> None:
+        self.unit = unit
+        self._file = None
+        if path is not None:
+            ensure_dir(path.parent)
+            self._file = path.open("a", encoding="utf-8", buffering=1)
+
+    def line(self, text: str) -> None:
+        if self._file is not None:
+            self._file.write(f"{datetime.now().isoformat(timespec='seconds')} {text}\n")
+
+    def close(self, interrupted: bool) -> None:
+        if self._file is not None:
+            self.line("interrupted (rerun the same command to resume)" if interrupted
+                      else "finished")
+            self._file.close()
+
+
 @contextmanager
-def named_progress(unit: str, every: int = 10) -> Iterator[Callable[[str, int, int], None]]:
+def _logged(log: _ProgressLog, command: str) -> Iterator[None]:
+    log.line(f"started: aisle {command}".rstrip())
+    interrupted = True
+    try:
+        yield
+        interrupted = False
+    finally:
+        log.close(interrupted)
+
+
+@contextmanager
+def named_progress(unit: str, every: int = 10, log: Path | None = None
+                   ) -> Iterator[Callable[[str, int, int], None]]:
     """One rich bar per name, driven by a `(name, done, total)` callback. When stderr is
     not a terminal (a log file), a plain `name: done/total unit` line every `every` items
-    (and at the end) stands in for the live bars."""
-    with count_progress() as progress:
+    (and at the end) stands in for the live bars; with `log`, the same lines, timestamped,
+    are appended to that file too."""
+    progress_log = _ProgressLog(log, unit)
+    with count_progress() as progress, _logged(progress_log, " ".join(INVOCATION)):
         bars: dict[str, TaskID] = {}
 
         def update(name: str, done: int, total: int) -> None:
             if name not in bars:
                 bars[name] = progress.add_task(name, total=total)
             progress.update(bars[name], completed=done)
-            if not err_console.is_terminal and (done % every == 0 or done == total):
-                err_console.print(f"{escape(name)}: {done}/{total} {unit}", soft_wrap=True)
+            if done % every == 0 or done == total:
+                text = f"{name}: {done}/{total} {unit}"
+                progress_log.line(text)
+                if not err_console.is_terminal:
+                    err_console.print(escape(text), soft_wrap=True)
 
         yield update
 
 
 @contextmanager
-def item_progress(name: str, total: int, unit: str, every: int
+def item_progress(name: str, total: int, unit: str, every: int, log: Path | None = None
                   ) -> Iterator[Callable[[int], None]]:
     """One rich bar driven by a `done` callback; plain `name: done/total unit` lines
-    every `every` items (and at the end) when stderr is not a terminal."""
-    with count_progress() as progress:
+    every `every` items (and at the end) when stderr is not a terminal, and appended,
+    timestamped, to `log` when given."""
+    progress_log = _ProgressLog(log, unit)
+    with count_progress() as progress, _logged(progress_log, " ".join(INVOCATION)):
         task = progress.add_task(name, total=total)
         printed = -1
 
         def update(done: int) -> None:
             nonlocal printed
             progress.update(task, completed=done)
-            if (not err_console.is_terminal and done != printed
-                    and (done // every > printed // every or done == total)):
+            if done != printed and (done // every > printed // every or done == total):
                 printed = done
-                err_console.print(f"{escape(name)}: {done}/{total} {unit}", soft_wrap=True)
+                text = f"{name}: {done}/{total} {unit}"
+                progress_log.line(text)
+                if not err_console.is_terminal:
+                    err_console.print(escape(text), soft_wrap=True)
 
         yield update

@@ -255,7 +255,7 @@ def eval_arag(
             if Method.recency in chosen or Method.embedding in chosen:
                 suite.index = open_index(config.data / "Games.item")
             with resumable(f"the answers stored in {runner.paths.store}"), \
-                    named_progress("users") as update:
+                    named_progress("users", log=runner.paths.progress_log) as update:
                 failures = asyncio.run(runner.run(progress=update)).failures
         _warn_failures(failures)
         report = runner.report()

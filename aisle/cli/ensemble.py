@@ -240,7 +240,8 @@ def eval_ensemble(
                      f"under {runner.paths.store}; run without --report-only to compute them")
         else:
             with resumable(f"the answers stored in {runner.paths.store}"), \
-                    named_progress("offers", every=20) as update:
+                    named_progress("offers", every=20,
+                                   log=runner.paths.progress_log) as update:
                 failures = asyncio.run(runner.run(progress=update)).failures
         if failures:
             first = failures[0]

@@ -59,7 +59,8 @@ def default_index_dir(item_file: Path) -> Path:
 def open_index(item_file: Path, index_dir: Path | None = None) -> CatalogIndex:
     """The catalog index for an item file, built or brought in step with the file when
     its content fingerprint differs (new, retitled or removed items): progress on stderr
-    (a bar, or a line every 1000 items when stderr is not a terminal). Ctrl-C keeps the
+    (a bar, or a line every 1000 items when stderr is not a terminal) and, timestamped,
+    in `<index>/build.log`. Ctrl-C keeps the
     items embedded so far; the next call embeds the rest."""
     from aisle.tools.retrieval import CatalogIndex
 
@@ -68,7 +69,7 @@ def open_index(item_file: Path, index_dir: Path | None = None) -> CatalogIndex:
     if not index.in_sync(items):
         with resumable(f"the embedded items of {item_file.name} (in {index.path})"), \
                 item_progress(f"embedding {item_file.name}", len(items), "items",
-                              every=1000) as update:
+                              every=1000, log=index.path / "build.log") as update:
             index.sync(items, progress=lambda done, todo: update(len(items) - todo + done))
     return index
 

@@ -311,6 +311,10 @@ def test_ctrl_c_in_arag_eval_keeps_answers_and_exits_130(
     assert line.startswith("interrupted: the answers stored in ")
     assert str(env.tmp / "results" / "arag" / "answers.sqlite") in line
     assert "same command again to resume" in line
+    (log,) = (env.tmp / "results" / "arag").glob("*/progress.log")
+    lines = log.read_text().splitlines()
+    assert lines[0].endswith("started: aisle " + " ".join(_arag_eval(env, "--users", "3")))
+    assert lines[-1].endswith("interrupted (rerun the same command to resume)")
 
 
 def test_ctrl_c_in_ensemble_eval_exits_130(shared_data: Path, tmp_path: Path,
@@ -347,6 +351,9 @@ def test_index_build_prints_progress_lines_when_not_a_terminal(
                                  "--out", str(env.tmp / "ix"), "--json"])
     assert result.exit_code == 0, result.output
     assert "embedding Games.item: 40/40 items" in result.stderr
+    log = (env.tmp / "ix" / "build.log").read_text().splitlines()
+    assert log[1].endswith(" embedding Games.item: 40/40 items")
+    assert log[-1].endswith(" finished")
 
 
 def test_arag_eval_prints_progress_lines_when_not_a_terminal(env: Env) -> None:
@@ -354,6 +361,11 @@ def test_arag_eval_prints_progress_lines_when_not_a_terminal(env: Env) -> None:
     assert result.exit_code == 0, result.output
     assert "random: 3/3 users" in result.stderr
     assert "popularity: 3/3 users" in result.stderr
+    (log,) = (env.tmp / "results" / "arag").glob("*/progress.log")
+    text = log.read_text()
+    assert " random: 3/3 users\n" in text
+    assert " popularity: 3/3 users\n" in text
+    assert text.endswith(" finished\n")
 
 
 # -- a silent server is reported within about a minute ---------------------------------
