@@ -25,6 +25,7 @@ from statistics import mean
 from typing import Any
 
 from aisle.evals.arag_suite import ARAGEvalConfig, ARAGSuite, Method
+from aisle.evals.decoding import decoding_key
 from aisle.evals.llmrank import load_games
 from aisle.evals.metrics import ndcg_at_k, rank_of
 from aisle.evals.runner import EvalRunner
@@ -74,7 +75,8 @@ def measure(data: Path, *, users: int, repeats: int, model: str, nli_mode: str,
             "users_with_the_same_ranking_in_every_repeat": same,
             "duplicate_ids_per_repeat": [run["duplicate_ids"] for run in runs],
             "seconds_per_user_per_repeat": [run["seconds_per_user"] for run in runs],
-            "mean_seconds_per_user": mean(run["seconds_per_user"] for run in runs)}
+            "mean_seconds_per_user": mean(run["seconds_per_user"] for run in runs),
+            "decoding": decoding_key(mode == "deterministic").get("decoding", "batched")}
     if {"parallel", "deterministic"} <= set(out["modes"]):
         out["deterministic_cost_x"] = (out["modes"]["deterministic"]["mean_seconds_per_user"]
                                        / out["modes"]["parallel"]["mean_seconds_per_user"])

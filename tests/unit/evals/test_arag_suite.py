@@ -91,7 +91,7 @@ def test_evals_decode_deterministically_by_default_and_say_so_in_the_key(
         tmp_path: Path) -> None:
     default = _suite(tmp_path, FakeChatModel())
     assert default.config.deterministic is True
-    assert default.answer_key()["decoding"] == "one-request-at-a-time"
+    assert default.answer_key()["decoding"] == "one-request-at-a-time, no prompt cache"
     batched = _suite(tmp_path, FakeChatModel(), deterministic=False)
     assert "decoding" not in batched.answer_key()  # the kept runs' keys, unchanged
 
@@ -100,14 +100,30 @@ def test_deterministic_loading_gives_the_local_server_one_slot(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from aisle.evals import decoding
 
-    seen: list[tuple[int, int | None]] = []
+    seen: list[tuple[int, int | None, Any]] = []
 
     def fake_load(spec: str, *, settings: Any = None, max_concurrency: int | None = None,
-                  **_: Any) -> Any:
-        seen.append((settings.local_parallel if settings else -1, max_concurrency))
+                  **kwargs: Any) -> Any:
+        seen.append((settings.local_parallel if settings else -1, max_concurrency,
+                     kwargs.get("extra_body")))
         return FakeChatModel()
 
     monkeypatch.setattr(decoding, "load_chat_model", fake_load)
     decoding.load_model("local:smollm2-135m", deterministic=True)
     decoding.load_model("local:smollm2-135m", deterministic=False)
-    assert seen == [(1, 1), (-1, None)]
+    decoding.load_model("openai:gpt-4o-mini", deterministic=True)
+    # Deterministic on the embedded server: one slot, one request, no prompt-cache reuse
+    # (a reused prefix is computed in other batch shapes than a fresh one). Other backends
+    # get no llama.cpp-only field.
+    assert seen == [(1, 1, {"cache_prompt": False}), (-1, None, None), (1, 1, None)]
+
+
+def test_the_local_request_carries_cache_prompt_false(stub: Any) -> None:
+    from aisle.llm import load_chat_model
+    from aisle.settings import Settings
+
+    model = load_chat_model("openai:stub", base_url=stub.base_url, api_key="k",
+                            settings=Settings(cache_enabled=False),
+                            extra_body={"cache_prompt": False})
+    model.invoke("hi")
+    assert stub.stats.bodies[0]["cache_prompt"] is False
