@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aisle.agents.ensemble import AGENTS_VERSION
+from aisle.agents.ensemble import AGENTS_VERSION, Example
 from aisle.cli._common import (
     DATA_OPTION,
     DECODING_OPTION,
@@ -142,6 +142,27 @@ def apply(
     console.print(f"wrote {len(result.tasks)} labels to {out}", soft_wrap=True)
 
 
+EXAMPLES_FILE = 'a JSON list of {"title": ..., "values": {"Brand": ..., ...}}'
+
+
+def _read_examples(path: Path) -> list[Example]:
+    """Worked examples for fewshot labelers, checked before any model call."""
+    from pydantic import TypeAdapter, ValidationError
+
+    if not path.is_file():
+        fail(f"examples file not found: {path}; pass --examples with {EXAMPLES_FILE}")
+    check_text_file(path, "--examples", EXAMPLES_FILE)
+    try:
+        shots = TypeAdapter(list[Example]).validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        fail(f"{path}: {first['msg']} at {where or 'the top level'}; pass {EXAMPLES_FILE}")
+    if not shots:
+        fail(f"{path} holds no examples; pass {EXAMPLES_FILE}")
+    return shots
+
+
 @app.command("extract")
 def extract(
     title: str = typer.Option(..., "--title", help="Product title."),
@@ -154,6 +175,10 @@ def extract(
     weights: Path | None = typer.Option(None, "--weights", show_default=False,
                                         help="Weights JSON from `ensemble fit`; default "
                                              "majority vote."),
+    examples: Path | None = typer.Option(
+        None, "--examples", show_default=False,
+        help='Worked examples for @fewshot labelers: a JSON list of {"title": ..., '
+             '"values": {"Brand": ..., ...}}.'),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Extract attribute values with several labelers and aggregate them."""
@@ -164,13 +189,18 @@ def extract(
         fail("--attributes is empty; pass comma-separated names, e.g. Brand,Color")
     if weights is not None:
         check_text_file(weights, "--weights", WEIGHTS_FILE)
+    shots = _read_examples(examples) if examples is not None else []
     with aisle_errors(), json_stdout(as_json) as emit:
         ctx = EnsembleContext(labelers=_split(labelers),
                               weights=str(weights) if weights is not None else None)
         ctx.fitted_weights()  # a missing or malformed weights file fails before any call
+        fewshot = [spec.name for spec in ctx.parsed() if spec.variant == "fewshot"]
+        if fewshot and not shots:
+            fail(f"{', '.join(fewshot)} use(s) the fewshot prompt, which needs worked "
+                 f"examples: pass --examples FILE ({EXAMPLES_FILE})")
         product = {"title": title, "category": category or "product"}
         out = asyncio.run(build_ensemble_graph().ainvoke(
-            {"product": product, "attributes": attrs}, context=ctx))
+            {"product": product, "attributes": attrs, "examples": shots}, context=ctx))
         for a in out["answers"]:
             if a["values"] is None:
                 err_console.print(f"[yellow]{escape(a['labeler'])} gave no valid answer:[/] "

@@ -211,7 +211,7 @@ JSON_COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
         "--out", str(tmp / "labels.csv")],
     "ensemble extract": lambda tmp, data: [
         "ensemble", "extract", "--title", "Nike [Air] Zoom", "--attributes", "Brand,Color",
-        "--labelers", "fake:schema,fake:schema@fewshot"],
+        "--labelers", "fake:schema,fake:schema@fewshot", "--examples", str(_shots(tmp))],
     "index build": lambda tmp, data: [
         "index", "build", "--items", str(data / "llmrank-games" / "Games.item"),
         "--out", str(tmp / "index")],
@@ -370,3 +370,55 @@ def test_extract_with_a_missing_weights_file_fails_before_any_call(tmp_path: Pat
                                  "Brand", "--labelers", "fake:schema", "--weights",
                                  str(tmp_path / "none.json")])
     assert "weights file not found" in _one_line_error(result)
+
+
+def test_a_fewshot_labeler_without_examples_fails_before_any_call() -> None:
+    result = runner.invoke(app, ["ensemble", "extract", "--title", "x", "--attributes",
+                                 "Brand", "--labelers", "fake:schema@fewshot,fake:schema"])
+    line = _one_line_error(result)
+    assert "fake:schema@fewshot use(s) the fewshot prompt" in line
+    assert "--examples FILE" in line
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('[{"title": 3, "values": {}}]', "valid string at 0.title"),
+    ('{"title": "x"}', "valid array at the top level"),
+    ("[]", "holds no examples"),
+])
+def test_malformed_examples_are_one_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "shots.json"
+    path.write_text(content)
+    result = runner.invoke(app, ["ensemble", "extract", "--title", "x", "--attributes",
+                                 "Brand", "--labelers", "fake:schema@fewshot",
+                                 "--examples", str(path)])
+    assert message in _one_line_error(result)
+
+
+def test_examples_reach_the_fewshot_prompt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    from aisle.llm import FakeChatModel
+
+    fake = FakeChatModel(by_schema={"AttributeValues": '{"Brand": "Nike"}'})
+    monkeypatch.setattr("aisle.graphs.ensemble.EnsembleContext.amodel_of",
+                        lambda self, spec: _async_value(fake))
+    path = tmp_path / "shots.json"
+    path.write_text(json.dumps([{"title": "Adidas Samba OG, White", "values":
+                                 {"Brand": "Adidas"}}]))
+    result = runner.invoke(app, ["ensemble", "extract", "--title", "Nike Pegasus 40",
+                                 "--attributes", "Brand", "--labelers",
+                                 "fake:schema@fewshot", "--examples", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["result"]["Brand"]["value"] == "Nike"
+    prompt = "\n".join(str(m.content) for m in fake.calls[0].messages)
+    assert "Adidas Samba OG, White" in prompt
+    assert "Nike Pegasus 40" in prompt
+
+
+def _shots(tmp: Path) -> Path:
+    path = tmp / "shots.json"
+    path.write_text(json.dumps([{"title": "Adidas Samba", "values": {"Brand": "Adidas"}}]))
+    return path
+
+
+async def _async_value(value: Any) -> Any:
+    return value
