@@ -28,7 +28,7 @@ from types import TracebackType
 
 import httpx
 
-from aisle.errors import MissingDependencyError, ServerStartupError
+from aisle.errors import ConfigurationError, MissingDependencyError, ServerStartupError
 
 __all__ = ["VLLMServer", "VLLMServerConfig"]
 
@@ -150,10 +150,17 @@ class VLLMServer:
             return base
 
     def _check_vllm_importable(self) -> None:
-        probe = subprocess.run(
-            [self.config.python, "-c", "import vllm"],
-            capture_output=True, text=True, check=False,
-        )
+        try:
+            probe = subprocess.run(
+                [self.config.python, "-c", "import vllm"],
+                capture_output=True, text=True, check=False,
+            )
+        except OSError as exc:  # no such file, not executable, not a program
+            raise ConfigurationError(
+                f"cannot run the vLLM interpreter {self.config.python!r} ({exc.strerror or exc}); "
+                "set AISLE_VLLM_PYTHON to the python of an environment with vLLM "
+                "(make vllm-env creates .venv-vllm)"
+            ) from exc
         if probe.returncode != 0:
             raise MissingDependencyError(
                 "vllm", f"the managed vLLM server (interpreter {self.config.python})",

@@ -291,9 +291,10 @@ def test_vllm_with_a_missing_interpreter_is_one_line(monkeypatch: pytest.MonkeyP
     result = runner.invoke(app, ["chat", "-m", "vllm:x", "hi"])
     assert result.exit_code == 1
     line = _one_line(result)
+    assert line.startswith("error: ")
     assert "/nonexistent/python" in line
-    if not line.startswith("error: "):  # until the vLLM backend names the setting itself
-        _logged(line)
+    assert "AISLE_VLLM_PYTHON" in line
+    assert "internal error" not in line
 
 
 # -- Ctrl-C ----------------------------------------------------------------------------
