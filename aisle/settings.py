@@ -98,6 +98,10 @@ class Settings(BaseSettings):
         "out (not retried). The server is aisle's own and health-checked at start; on a "
         "small CPU a long answer, or slots sharing the cores, legitimately takes minutes.")
 
+    # Recommenders (`aisle rec`, `aisle.tools.recommenders`).
+    rec_threads: int = Field(0, ge=0, description="Torch CPU threads for training and "
+                             "scoring recommenders; 0 means all cores.")
+
     # vLLM (the `vllm` backend).
     vllm_base_url: str | None = Field(None, description="Use a running server; else start one.")
     vllm_api_key: SecretStr | None = None

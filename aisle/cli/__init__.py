@@ -2,7 +2,8 @@
 
     aisle arag recommend|eval          aisle ensemble fit|apply|extract|eval
     aisle index build                  aisle models list|pull|path|serve
-    aisle graphs list                  aisle chat, aisle info
+    aisle graphs list                  aisle rec train|recommend|eval
+    aisle chat, aisle info
 
 Every command that prints a result takes `--json` (one JSON object on stdout; logs and
 progress on stderr); `--data` is the shared datasets root everywhere (AISLE_DATA).
@@ -21,7 +22,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from aisle.cli import _common, arag, chat, ensemble, graphs, index, info, models
+from aisle.cli import _common, arag, chat, ensemble, graphs, index, info, models, rec
 from aisle.cli._common import err_console, log_internal_error, one_line, validation_message
 from aisle.errors import AisleError
 
@@ -104,6 +105,7 @@ app.add_typer(ensemble.app, name="ensemble")
 app.add_typer(index.app, name="index")
 app.add_typer(graphs.app, name="graphs")
 app.add_typer(models.app, name="models")
+app.add_typer(rec.app, name="rec")
 app.command("chat")(chat.chat)
 app.command("info")(info.info)
 

@@ -34,6 +34,7 @@ TREE = {
     "index": {"build"},
     "models": {"list", "pull", "path", "serve"},
     "graphs": {"list"},
+    "rec": {"train", "recommend", "eval"},
     "chat": None,
     "info": None,
 }

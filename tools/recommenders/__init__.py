@@ -1,0 +1,89 @@
+"""Recommenders agents and evals call: one interface (`Recommender`), three models.
+
+- `SASRec`: the self-attentive sequential recommender (PyTorch; full-softmax
+  cross-entropy over the catalog; length-bucketed batches; early stopping on
+  validation NDCG@10; resumable per-epoch checkpoints).
+- `ItemKNN`: co-occurrence item-kNN (cosine over users).
+- `Popularity`: the most interacted-with items.
+
+Data: `load_s3rec` reads the S3-Rec sequence format (amazon-seq: Beauty, Sports);
+`leave_one_out` splits it (last item test, second-to-last validation).
+`train_model` trains once per dataset and config under `AISLE_HOME/rec/` and loads the
+result afterwards. The LLMRank Games loader lives with the evals
+(`aisle.evals.rec_data`), beside the Games protocol it reuses.
+
+`SASRec` is imported on first use (it imports torch).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aisle.tools.recommenders.base import (
+    CatalogRecommender,
+    EpochLog,
+    FitProgress,
+    Recommender,
+    RecommenderInputError,
+    ScoredItem,
+    TrainingRecord,
+    UnknownItemError,
+)
+from aisle.tools.recommenders.config import ItemKNNConfig, ModelConfigs, ModelKind, SASRecConfig
+from aisle.tools.recommenders.data import (
+    RecDataError,
+    SequenceDataset,
+    Split,
+    SplitConfig,
+    leave_one_out,
+    load_s3rec,
+)
+from aisle.tools.recommenders.itemknn import ItemKNN
+from aisle.tools.recommenders.popularity import Popularity
+from aisle.tools.recommenders.training import (
+    TrainedModel,
+    checkpoint_dir,
+    load_model,
+    make_model,
+    train_model,
+)
+
+if TYPE_CHECKING:
+    from aisle.tools.recommenders.sasrec import SASRec
+
+__all__ = [
+    "CatalogRecommender",
+    "EpochLog",
+    "FitProgress",
+    "ItemKNN",
+    "ItemKNNConfig",
+    "ModelConfigs",
+    "ModelKind",
+    "Popularity",
+    "RecDataError",
+    "Recommender",
+    "RecommenderInputError",
+    "SASRec",
+    "SASRecConfig",
+    "ScoredItem",
+    "SequenceDataset",
+    "Split",
+    "SplitConfig",
+    "TrainedModel",
+    "TrainingRecord",
+    "UnknownItemError",
+    "checkpoint_dir",
+    "leave_one_out",
+    "load_model",
+    "load_s3rec",
+    "make_model",
+    "train_model",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SASRec":
+        from aisle.tools.recommenders.sasrec import SASRec
+
+        return SASRec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
