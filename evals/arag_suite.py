@@ -9,6 +9,17 @@ Methods (README, "ARAG baselines", defines each):
 - `vanilla_rag`: one LLM call that ranks the candidates given the raw history.
 - `arag_no_nli`: ARAG without the NLI and context-summary agents (ablation).
 - `arag`: the full graph.
+- `recommender`: a trained recommender (`--recommender sasrec|itemknn|pop`) alone,
+  candidates by its score.
+
+With a recommender, ARAG runs with it (scores on the blackboard and in the prompts, the
+final order a weighted reciprocal-rank fusion of the recommender's, NLI and ranker
+orders), and also on `valid_users` validation users that are not test users: their
+target is their last history item, which the recommender never trained on (the Games
+split holds it out), and their 19 other candidates are drawn at random from the items
+they never bought. The fusion weights are fitted on those users' stored orders when the
+report is written (`aisle.agents.arag.fusion.fit_weights`), so the test users' scores
+never choose them.
 
 It runs on the shared `EvalRunner`: per-user answers are stored under the answer key
 (model, modes, agents version, prompts, domain), so an interrupted run continues where
@@ -34,8 +45,11 @@ from aisle.agents.arag import (
     AGENTS_VERSION,
     GAMES,
     PROMPTS_FINGERPRINT,
+    FusionWeights,
     agents_version,
     by_score,
+    fit_weights,
+    fuse,
     rank_items,
 )
 from aisle.errors import ConfigurationError
@@ -45,10 +59,11 @@ from aisle.evals.metrics import rank_of, summarize
 from aisle.evals.runner import Answers, Suite
 from aisle.graphs.arag import ARAGConfig, ARAGContext, build_arag_graph
 from aisle.llm.usage import sum_usage
+from aisle.tools.recommenders import FitProgress, ModelKind, TrainedModel
 from aisle.tools.retrieval import CatalogIndex
 
-__all__ = ["LLM_METHODS", "NON_LLM_METHODS", "ARAGEvalConfig", "ARAGSuite", "Method",
-           "nli_order"]
+__all__ = ["LLM_METHODS", "NON_LLM_METHODS", "VALID_PREFIX", "ARAGEvalConfig", "ARAGSuite",
+           "Method", "games_recommender", "games_recommender_folder", "nli_order"]
 
 RECENT_ITEMS = 3
 
@@ -63,10 +78,14 @@ class Method(StrEnum):
     vanilla_rag = "vanilla_rag"
     arag_no_nli = "arag_no_nli"
     arag = "arag"
+    recommender = "recommender"
 
 
-NON_LLM_METHODS = (Method.random, Method.popularity, Method.recency, Method.embedding)
+NON_LLM_METHODS = (Method.random, Method.popularity, Method.recency, Method.embedding,
+                   Method.recommender)
 LLM_METHODS = (Method.vanilla_rag, Method.arag_no_nli, Method.arag)
+DEFAULT_METHODS = tuple(m for m in Method if m != Method.recommender)
+"""Every method but `recommender`, which needs a recommender in the config."""
 
 
 class ARAGEvalConfig(BaseModel):
@@ -87,6 +106,11 @@ class ARAGEvalConfig(BaseModel):
             users give the same answers run after run, at a cost in throughput. False
             lets a local server batch concurrent requests, whose results then vary with
             how they happened to be batched (the kept runs before this mode existed).
+        recommender: a trained recommender for ARAG and the `recommender` method,
+            trained on the Games split on first use (its checkpoint folder, which names
+            its config, is part of the answer key).
+        valid_users: with a recommender, the validation users the fusion weights are
+            fitted on.
         concurrency: users ranked at once (not part of any key).
     """
 
@@ -95,14 +119,20 @@ class ARAGEvalConfig(BaseModel):
     data: Path
     retriever: str = "random"
     n_users: int = Field(200, ge=1)
-    methods: tuple[Method, ...] = tuple(Method)
+    methods: tuple[Method, ...] = DEFAULT_METHODS
     model: str = "local:smollm2-135m"
     arag: ARAGConfig = Field(default_factory=ARAGConfig)
     domain: Domain = GAMES
     seed: int = 2023
     agents_version: int = Field(AGENTS_VERSION, ge=1, le=AGENTS_VERSION)
     deterministic: bool = True
+    recommender: ModelKind | None = None
+    valid_users: int = Field(30, ge=1)
     concurrency: int = Field(2, ge=1)
+
+
+VALID_PREFIX = "valid:"
+"""Validation cases' ids: `valid:<user id>`."""
 
 
 class ARAGSuite(Suite[EvalCase]):
@@ -111,10 +141,18 @@ class ARAGSuite(Suite[EvalCase]):
     name: ClassVar[str] = "arag"
 
     def __init__(self, config: ARAGEvalConfig, data: GamesData, *,
-                 index: CatalogIndex | None = None, model: BaseChatModel | None = None) -> None:
+                 index: CatalogIndex | None = None, model: BaseChatModel | None = None,
+                 recommender: TrainedModel | None = None) -> None:
         """`index` is needed only to run `recency`/`embedding`; `model` overrides the
-        spec's model (tests pass a fake; the key still names `config.model`)."""
+        spec's model (tests pass a fake; the key still names `config.model`);
+        `recommender` a fitted recommender instead of training `config.recommender`."""
+        if recommender is not None and config.recommender is None:
+            raise ConfigurationError("a recommender was given but the config names none")
+        if Method.recommender in config.methods and config.recommender is None:
+            raise ConfigurationError("the recommender method needs a recommender "
+                                     "(--recommender sasrec|itemknn|pop)")
         self.config = config
+        self._recommender = recommender
         self.data = data
         self.index = index
         self._model = model
@@ -125,9 +163,49 @@ class ARAGSuite(Suite[EvalCase]):
 
     # -- what the run is -----------------------------------------------------------
     def cases(self) -> list[EvalCase]:
+        """The test users and, with a recommender and ARAG, the validation users."""
         if self._cases is None:
-            self._cases = self.data.cases(self.config.retriever, n_users=self.config.n_users)
+            self._cases = self.test_cases()
+            if self.config.recommender is not None and Method.arag in self.config.methods:
+                # Validation first: a partial run has its fusion weights early.
+                self._cases = self.validation_cases() + self._cases
         return self._cases
+
+    def test_cases(self) -> list[EvalCase]:
+        return self.data.cases(self.config.retriever, n_users=self.config.n_users)
+
+    def validation_cases(self) -> list[EvalCase]:
+        """The first `valid_users` of the recommender split's validation users that are
+        not in the candidate file: history minus its last item, that item the target,
+        19 seeded random items the user never bought as the other candidates."""
+        from aisle.evals.rec_data import GAMES_VALID_USERS, games_dataset
+        from aisle.tools.recommenders import SplitConfig, leave_one_out
+
+        split = leave_one_out(games_dataset(self.data),
+                              SplitConfig(valid_users=GAMES_VALID_USERS))
+        excluded = set(self.data.retriever_candidates(self.config.retriever))
+        items = sorted(self.data.items)
+        cases = []
+        for user, history, target in split.valid:
+            if user in excluded:
+                continue
+            rng = random.Random(f"{self.config.seed}:valid:{user}")
+            bought = {*self.data.histories[user], self.data.targets[user]}
+            others: list[str] = []
+            while len(others) < self.config.arag.n_candidates - 1:
+                item = rng.choice(items)
+                if item not in bought and item not in others:
+                    others.append(item)
+            pool = [*others, target]
+            rng.shuffle(pool)
+            cases.append(EvalCase(VALID_PREFIX + user, history, target, tuple(pool)))
+            if len(cases) == self.config.valid_users:
+                break
+        return cases
+
+    def applies(self, task: str, case: EvalCase) -> bool:
+        """Validation users run ARAG only (their orders fit the fusion weights)."""
+        return not case.id.startswith(VALID_PREFIX) or task == Method.arag
 
     def phases(self) -> list[list[str]]:
         chosen = self.config.methods
@@ -137,25 +215,52 @@ class ARAGSuite(Suite[EvalCase]):
     def answer_key(self) -> dict[str, Any]:
         c = self.config
         return {"data": "llmrank-games", "retriever": c.retriever, "seed": c.seed,
-                "model": c.model, "arag": c.arag.model_dump(exclude={"use_nli"}),
+                "model": c.model, "arag": c.arag.model_dump(exclude=self._arag_unkeyed()),
                 "domain": c.domain.model_dump(),
                 "agents": {**agents_version(), "version": c.agents_version},
                 "prompts": PROMPTS_FINGERPRINT[c.agents_version],
-                **decoding_key(c.deterministic)}
+                **decoding_key(c.deterministic), **self._recommender_key()}
+
+    def _arag_unkeyed(self) -> set[str]:
+        """ARAG config fields outside the key: `use_nli` (set per method) and the fusion
+        weights while they are the defaults (runs from before fusion existed keep their
+        keys; the report refits the weights anyway)."""
+        from aisle.agents.arag import FusionWeights
+
+        return {"use_nli"} | ({"fusion"} if self.config.arag.fusion == FusionWeights() else set())
+
+    def _recommender_key(self) -> dict[str, Any]:
+        if self.config.recommender is None:
+            return {}
+        return {"recommender": {"model": self.config.recommender.value,
+                                "checkpoint": self.recommender().folder.name}}
 
     def coverage(self) -> dict[str, Any]:
-        return {"users": len(self.cases()), "methods": [str(m) for m in self.config.methods]}
+        covers: dict[str, Any] = {"users": len(self.test_cases()),
+                  "methods": [str(m) for m in self.config.methods]}
+        if len(self.cases()) > covers["users"]:
+            covers["valid_users"] = len(self.cases()) - covers["users"]
+        return covers
 
     def slug(self) -> str:
         c = self.config
+        users = len(self.test_cases())
+        rec = f"-{c.recommender.value}" if c.recommender is not None else ""
         if not any(m in LLM_METHODS for m in c.methods):
-            return f"games-{c.retriever}-{len(self.cases())}-baselines"
+            return f"games-{c.retriever}-{users}-baselines{rec}"
         model = c.model.partition(":")[2] or c.model
-        return (f"games-{c.retriever}-{len(self.cases())}-{Path(model).name}-"
-                f"{c.arag.nli_mode}-{c.arag.ranker_order}-v{c.agents_version}")
+        return (f"games-{c.retriever}-{users}-{Path(model).name}-"
+                f"{c.arag.nli_mode}-{c.arag.ranker_order}-v{c.agents_version}{rec}")
 
     def config_json(self) -> dict[str, Any]:
-        return self.config.model_dump(mode="json", exclude={"data", "concurrency"})
+        out = self.config.model_dump(mode="json", exclude={"data", "concurrency"})
+        # Fields that came later are left out at their defaults, so a report written
+        # before them is rebuilt byte for byte.
+        if self.config.recommender is None:
+            del out["recommender"], out["valid_users"]
+        if "fusion" in self._arag_unkeyed():
+            del out["arag"]["fusion"]
+        return out
 
     def check_runnable(self) -> None:
         if self.config.agents_version != AGENTS_VERSION:
@@ -165,6 +270,20 @@ class ARAGSuite(Suite[EvalCase]):
                 "--report-only, or drop --agents-version)")
 
     # -- running one ---------------------------------------------------------------
+    def recommender(self, progress: FitProgress | None = None) -> TrainedModel:
+        """The trained recommender (trained on the Games split on first use; the CLI
+        calls this first, with a progress display).
+
+        Raises:
+            ConfigurationError: the config names no recommender.
+        """
+        if self._recommender is None:
+            if self.config.recommender is None:
+                raise ConfigurationError("this eval has no recommender")
+            self._recommender = games_recommender(self.data, self.config.recommender,
+                                                  progress=progress)
+        return self._recommender
+
     def model(self) -> BaseChatModel:
         if self._model is None:
             self._model = load_model(self.config.model, deterministic=self.config.deterministic)
@@ -192,6 +311,10 @@ class ARAGSuite(Suite[EvalCase]):
         if method == Method.popularity:
             pop = self._popularity_counts()
             return sorted(cands, key=lambda c: -pop[c])  # stable: ties keep list order
+        if method == Method.recommender:
+            scores = self.recommender().model.score(list(case.history), cands)
+            order = sorted(range(len(cands)), key=lambda j: -scores[j])  # stable
+            return [cands[j] for j in order]
         if self.index is None:
             raise ValueError(f"method {method} needs the catalog index")
         last = RECENT_ITEMS if method == Method.recency else None
@@ -208,17 +331,25 @@ class ARAGSuite(Suite[EvalCase]):
                                       agent="vanilla_rag", domain=self.config.domain)
             return {"ranking": result.ranking, "validity": result.validity()}
         use_nli = method == Method.arag
+        recommender = (self.recommender().model if self.config.recommender is not None
+                       else None)
         context = ARAGContext(model=self.model(), domain=self.config.domain,
+                              recommender_model=recommender,
                               config=self.config.arag.model_copy(update={"use_nli": use_nli}))
         out = await self._graph.ainvoke(state, context=context)
         validity = dict(out["ranker"])
         validity.pop("proposed", None)
+        validity.pop("ranking", None)
         if use_nli:
             validity["nli_failures"] = sum(r["score"] is None for r in out["nli"])
         validity["agent_failures"] = len(out.get("failures", []))
         blackboard = {"user_profile": out.get("user_profile"),
                       "context_summary": out.get("context_summary"),
                       "nli": out.get("nli", []), "failures": out.get("failures", [])}
+        if recommender is not None:
+            blackboard["recommender"] = out.get("recommender", [])
+            blackboard["ranker_ranking"] = out["ranker"]["ranking"]
+            blackboard["fusion"] = out.get("fusion")
         return {"ranking": out["ranking"], "validity": validity, "blackboard": blackboard}
 
     # -- scoring -------------------------------------------------------------------
@@ -229,7 +360,7 @@ class ARAGSuite(Suite[EvalCase]):
         of the cases once a run is complete; fewer for a partial run).
         """
         methods = [str(m) for m in self.config.methods]
-        users = {c.id for c in self.cases()}
+        users = {c.id for c in self.test_cases()}
         for task in methods:
             users &= set(answers.get(task, {}))
         shown = {c.id: list(c.candidates) for c in self.cases()}
@@ -247,15 +378,46 @@ class ARAGSuite(Suite[EvalCase]):
                 seconds[method] = sum(v.get("seconds", 0.0) for v in stored.values())
                 validity[method] = _validity(method, [v["validity"] for v in stored.values()])
                 diagnostics[method] = self._diagnostics(method, stored, shown)
+        extra: dict[str, Any] = {}
         if Method.arag in self.config.methods and users:
+            tested = {u: v for u, v in answers["arag"].items() if u in users}
+            if self.config.recommender is not None:
+                fit = self.fit_fusion(answers["arag"])
+                extra["fusion"] = fit
+                if fit["fitted"]:
+                    weights = FusionWeights(**fit["weights"])
+                    metrics["arag"] = _metrics([
+                        rank_of(v["target"], fuse(v["blackboard"]["fusion"]["orders"], weights))
+                        for v in tested.values()])
+                    metrics["arag_equal_weights"] = _metrics(
+                        [rank_of(v["target"], v["ranking"]) for v in tested.values()])
+                metrics["arag_ranker_order"] = _metrics(
+                    [rank_of(v["target"], v["blackboard"]["ranker_ranking"])
+                     for v in tested.values()])
             # Diagnostic, no extra model calls: the same ARAG runs ranked by their NLI
             # scores alone, to separate the NLI signal from what the ranker does with it.
             metrics["arag_nli_order"] = _metrics(
-                [rank_of(v["target"], nli_order(v)) for u, v in answers["arag"].items()
-                 if u in users])
+                [rank_of(v["target"], nli_order(v)) for v in tested.values()])
         return {"metrics": metrics, "validity": validity, "usage": usage, "seconds": seconds,
                 "diagnostics": diagnostics, "users_scored": len(users),
-                "users_asked": len(self.cases())}
+                "users_asked": len(self.test_cases()), **extra}
+
+    def fit_fusion(self, arag: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+        """Fusion weights fitted on the stored validation users' orders (never on test
+        users); `fitted` is False until at least one validation user is stored. With
+        some validation users still missing (a partial run), the weights come from those
+        stored and the report says how many."""
+        valid = [v for u, v in arag.items() if u.startswith(VALID_PREFIX)
+                 and v["blackboard"].get("fusion")]
+        asked = sum(c.id.startswith(VALID_PREFIX) for c in self.cases())
+        if not valid:
+            return {"fitted": False, "valid_users": 0, "valid_users_asked": asked,
+                    "note": "no validation user stored yet: `arag` is the fusion with the "
+                            "default (equal) weights"}
+        fit = fit_weights([(v["blackboard"]["fusion"]["orders"], v["target"]) for v in valid])
+        return {"fitted": True, "valid_users": len(valid), "valid_users_asked": asked,
+                "valid_seconds": sum(v.get("seconds", 0.0) for v in valid),
+                **fit.model_dump(mode="json")}
 
     def title(self, report: Mapping[str, Any]) -> str:
         c = self.config
@@ -287,10 +449,15 @@ class ARAGSuite(Suite[EvalCase]):
         for user, v in stored.items():
             scores = ({r["item_id"]: r["score"] for r in v["blackboard"]["nli"]
                        if r["score"] is not None} if method == "arag" else {})
-            seen = by_score(shown[user], scores) if order == "nli" else shown[user]
-            firsts += v["ranking"][0] == seen[0]
-            overlaps += len(set(v["ranking"][:5]) & set(seen[:5]))
-            prefix += next((i for i, (a, b) in enumerate(zip(v["ranking"], seen, strict=True))
+            if order == "recommender":
+                seen = v["blackboard"]["fusion"]["orders"]["recommender"]
+            else:
+                seen = by_score(shown[user], scores) if order == "nli" else shown[user]
+            # What the ranker itself wrote (with a recommender, `ranking` is the fusion).
+            ranked = v.get("blackboard", {}).get("ranker_ranking") or v["ranking"]
+            firsts += ranked[0] == seen[0]
+            overlaps += len(set(ranked[:5]) & set(seen[:5]))
+            prefix += next((i for i, (a, b) in enumerate(zip(ranked, seen, strict=True))
                             if a != b), len(seen))
         out["first_pick_is_first_shown"] = firsts
         out["mean_top5_shared_with_shown"] = overlaps / n
@@ -305,8 +472,31 @@ class ARAGSuite(Suite[EvalCase]):
                 for v in stored.values())
             out["nli_most_common"] = [[s, c] for s, c in counts.most_common(3)]
             out["first_pick_is_nli_leader"] = sum(
-                v["ranking"][0] == nli_order(v)[0] for v in stored.values())
+                (v["blackboard"].get("ranker_ranking") or v["ranking"])[0] == nli_order(v)[0]
+                for v in stored.values())
         return out
+
+
+def games_recommender_folder(data: GamesData, kind: ModelKind) -> Path:
+    """Where `games_recommender` keeps the model (under AISLE_HOME/rec/)."""
+    from aisle.evals.rec_data import GAMES_VALID_USERS, games_dataset
+    from aisle.tools.recommenders import SplitConfig, checkpoint_dir
+
+    return checkpoint_dir(games_dataset(data), kind,
+                          split=SplitConfig(valid_users=GAMES_VALID_USERS))
+
+
+def games_recommender(data: GamesData, kind: ModelKind, *,
+                      progress: FitProgress | None = None) -> TrainedModel:
+    """A recommender trained on the LLMRank Games split (`aisle rec train --dataset
+    llmrank-games` trains the same one): loaded when trained, else trained now (a
+    SASRec training resumes from its last finished epoch)."""
+    from aisle.evals.rec_data import GAMES_VALID_USERS, games_dataset
+    from aisle.tools.recommenders import SplitConfig, train_model
+
+    return train_model(games_dataset(data), kind,
+                       split_config=SplitConfig(valid_users=GAMES_VALID_USERS),
+                       progress=progress)
 
 
 def _metrics(ranks: Sequence[int | None]) -> dict[str, Any]:

@@ -142,6 +142,11 @@ class Suite(ABC, Generic[C]):
         """Raise `ConfigurationError` when this config can only be reported, not run
         (e.g. it names an earlier agents version than the code has)."""
 
+    def applies(self, task: str, case: C) -> bool:
+        """Whether `task` runs on `case` (default: every task on every case). A suite
+        with cases only some tasks need (validation users for fitting, say) says so."""
+        return True
+
     def run_key(self) -> dict[str, Any]:
         return {"answers": self.answer_key(), "covers": self.coverage()}
 
@@ -227,16 +232,18 @@ class EvalRunner(Generic[C]):
         for phase in self.suite.phases():
             done = {task: set(self.stored(task)) & ids for task in phase}
             counts = {task: len(done[task]) for task in phase}
+            totals = {task: sum(self.suite.applies(task, c) for c in cases) for task in phase}
             if progress:
                 for task in phase:
-                    progress(task, counts[task], len(cases))
+                    progress(task, counts[task], totals[task])
 
             async def one(case: C, phase: Sequence[str] = phase,
                           done: dict[str, set[str]] = done,
-                          counts: dict[str, int] = counts) -> None:
+                          counts: dict[str, int] = counts,
+                          totals: dict[str, int] = totals) -> None:
                 async with sem:
                     for task in phase:
-                        if case.id in done[task]:
+                        if case.id in done[task] or not self.suite.applies(task, case):
                             continue
                         started = time.perf_counter()
                         try:
@@ -256,7 +263,7 @@ class EvalRunner(Generic[C]):
                         counts[task] += 1
                         summary.stored[task] = summary.stored.get(task, 0) + 1
                         if progress:
-                            progress(task, counts[task], len(cases))
+                            progress(task, counts[task], totals[task])
 
             await asyncio.gather(*(one(c) for c in cases))
         return summary

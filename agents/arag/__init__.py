@@ -11,6 +11,7 @@ from aisle.agents.arag.context_summary import (
     ScoredItem,
     summarize_context,
 )
+from aisle.agents.arag.fusion import FusionFit, FusionWeights, fit_weights, fuse
 from aisle.agents.arag.item_ranker import (
     ITEM_RANKER,
     RankResult,
@@ -37,7 +38,10 @@ from aisle.agents.arag.user_understanding import USER_UNDERSTANDING, UserProfile
 # v5: catalog text and the agents' text derived from it are data: every value goes
 #     through the `data` filter (no `<`/`>`, no line breaks: it cannot close its block
 #     or forge a role marker) inside a tagged block, and each prompt says so.
-AGENTS_VERSION = 5
+# v6: a trained recommender's rank of each candidate can be shown to the NLI and ranker
+#     agents (optional lines: without a recommender the prompts render exactly as v5's),
+#     and the final order fuses the recommender's, the NLI and the ranker's orders.
+AGENTS_VERSION = 6
 
 ROLES: tuple[Role[Any] | ChoiceRole, ...] = (
     USER_UNDERSTANDING, NLI_LOGPROB, NLI_GENERATE, CONTEXT_SUMMARY, ITEM_RANKER)
@@ -48,7 +52,7 @@ ROLES: tuple[Role[Any] | ChoiceRole, ...] = (
 # template change must bump AGENTS_VERSION and add its fingerprint here (a test checks),
 # so stored answers of earlier versions stay reachable and are never mixed with new ones.
 PROMPTS_FINGERPRINT: dict[int, str] = {2: "fc517f46f54e", 3: "fc517f46f54e", 4: "fc517f46f54e",
-                                       5: "c18da255b40c"}
+                                       5: "c18da255b40c", 6: "00a4929467e1"}
 
 
 def agents_version() -> dict[str, object]:
@@ -67,6 +71,8 @@ __all__ = [
     "ROLES",
     "USER_UNDERSTANDING",
     "ContextSummary",
+    "FusionFit",
+    "FusionWeights",
     "Item",
     "NLIError",
     "NLIJudgement",
@@ -77,6 +83,8 @@ __all__ = [
     "UserProfile",
     "agents_version",
     "by_score",
+    "fit_weights",
+    "fuse",
     "judge_item",
     "rank_items",
     "ranking_schema",

@@ -134,6 +134,7 @@ async def rank_items(
     context: str | None = None,
     agent: str = "item_ranker",
     domain: Domain | None = None,
+    recommender_ranks: Mapping[str, int] | None = None,
 ) -> RankResult:
     """Rank all candidates; always returns a full permutation (see `RankResult`).
 
@@ -147,6 +148,8 @@ async def rank_items(
         context: the Context Summary Agent's text.
         agent: name for usage accounting.
         domain: what the shop sells (the prompt's wording).
+        recommender_ranks: a trained recommender's rank of each candidate (1 = best),
+            shown beside each title when given.
     """
     ids = [c["id"] for c in candidates]
     fallback = by_score(ids, fallback_scores or {})
@@ -154,7 +157,10 @@ async def rank_items(
     try:
         answer = await ITEM_RANKER.ask(
             model, domain=domain, schema=schema, agent=agent, history=list(history or []),
-            profile=profile or "", context=context or "", candidates=list(candidates))
+            profile=profile or "", context=context or "",
+            candidates=[{**c, "rec_rank": recommender_ranks.get(c["id"])} for c in candidates]
+            if recommender_ranks else list(candidates),
+            recommender=bool(recommender_ranks))
         proposed = list(answer.value.ranking)  # type: ignore[attr-defined]
     except StructuredOutputError as e:
         # Salvage what ids the text holds (an unconstrained backend may write extra or

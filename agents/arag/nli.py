@@ -68,8 +68,12 @@ def resolve_mode(model: BaseChatModel, mode: NLIMode | Literal["auto"]) -> NLIMo
 
 async def judge_item(model: BaseChatModel, history: Sequence[str], item_id: str,
                      item_title: str, *, mode: NLIMode,
-                     domain: Domain | None = None) -> NLIJudgement:
+                     domain: Domain | None = None, rec_rank: int | None = None,
+                     rec_total: int | None = None) -> NLIJudgement:
     """Score one candidate against the shopper's history (shared prefix first, item last).
+
+    `rec_rank` of `rec_total`: where a trained recommender ranks the item among the
+    candidates, shown to the model after the item when given.
 
     Raises:
         NLIError: logprob mode found neither Yes nor No among the top tokens.
@@ -77,10 +81,12 @@ async def judge_item(model: BaseChatModel, history: Sequence[str], item_id: str,
     """
     if mode == "logprob":
         probs, k = await NLI_LOGPROB.probabilities(model, domain=domain, history=list(history),
-                                                   item=item_title)
+                                                   item=item_title, rec_rank=rec_rank,
+                                                   rec_total=rec_total)
         if probs is None:
             raise NLIError(f"no Yes/No among the top {k} first tokens for item {item_id}")
         return NLIJudgement(item_id=item_id, score=probs["Yes"], mode="logprob")
-    answer = await NLI_GENERATE.ask(model, domain=domain, history=list(history), item=item_title)
+    answer = await NLI_GENERATE.ask(model, domain=domain, history=list(history), item=item_title,
+                                    rec_rank=rec_rank, rec_total=rec_total)
     return NLIJudgement(item_id=item_id, score=answer.value.score / 10.0,
                         rationale=answer.value.rationale, mode="generate")

@@ -54,6 +54,15 @@ class RankerOrder(StrEnum):
 
     nli = "nli"
     given = "given"
+    recommender = "recommender"
+
+
+class RecommenderChoice(StrEnum):
+    """`--recommender`: a trained recommender for ARAG (`aisle rec`)."""
+
+    sasrec = "sasrec"
+    itemknn = "itemknn"
+    pop = "pop"
 
 
 class Candidates(StrEnum):
@@ -73,14 +82,70 @@ _NLI_MODE: Any = typer.Option(NLIModeChoice.auto, "--nli-mode",
                                    "(logprob where the backend has logprobs).")
 _RANKER_ORDER: Any = typer.Option(RankerOrder.nli, "--ranker-order",
                                   help="Order the ranker sees candidates in: nli (by NLI "
-                                       "score, best first) or given.")
-_ALL_METHODS = ",".join(Method)
+                                       "score, best first), given, or recommender (by the "
+                                       "--recommender's score).")
+_RECOMMENDER: Any = typer.Option(
+    None, "--recommender", show_default=False,
+    help="A trained recommender beside the agents: its score and rank of each candidate go "
+         "on the blackboard and into the NLI and ranker prompts, and the final order fuses "
+         "its order with the agents' (weighted reciprocal-rank fusion). Trained on the "
+         "LLMRank Games split on first use (kept under AISLE_HOME/rec/).")
+_ALL_METHODS = ",".join(m for m in Method if m != Method.recommender)
 
 
-def _arag_config(nli_mode: NLIModeChoice, ranker_order: RankerOrder) -> Any:
+def _arag_config(nli_mode: NLIModeChoice, ranker_order: RankerOrder,
+                 recommender: RecommenderChoice | None = None,
+                 fusion: str | None = None) -> Any:
+    from aisle.agents.arag import FusionWeights
     from aisle.graphs.arag import ARAGConfig
 
-    return ARAGConfig(nli_mode=nli_mode.value, ranker_order=ranker_order.value)
+    if ranker_order == RankerOrder.recommender and recommender is None:
+        raise typer.BadParameter("--ranker-order recommender needs --recommender",
+                                 param_hint="'--ranker-order'")
+    weights = FusionWeights()
+    if fusion is not None:
+        if recommender is None:
+            raise typer.BadParameter("--fusion-weights needs --recommender",
+                                     param_hint="'--fusion-weights'")
+        weights = _fusion_weights(fusion)
+    return ARAGConfig(nli_mode=nli_mode.value, ranker_order=ranker_order.value,
+                      fusion=weights)
+
+
+def _fusion_weights(text: str) -> Any:
+    """`--fusion-weights R,N,K`: the recommender's, the NLI agent's and the ranker's."""
+    from pydantic import ValidationError
+
+    from aisle.agents.arag import FusionWeights
+
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        rec, nli, ranker = (float(p) for p in parts)
+        return FusionWeights(recommender=rec, nli=nli, ranker=ranker)
+    except (ValueError, ValidationError) as e:
+        detail = e.errors()[0]["msg"] if isinstance(e, ValidationError) else \
+            "expected three numbers"
+        raise typer.BadParameter(f"{text!r}: {detail} (recommender,nli,ranker, e.g. "
+                                 "0.5,0.2,0.3)", param_hint="'--fusion-weights'") from e
+
+
+def _games_recommender(games: Any, kind: RecommenderChoice) -> Any:
+    """The Games recommender of `kind`, trained now (with progress) if it is not yet."""
+    from aisle.cli.rec import _TrainProgress
+    from aisle.evals.arag_suite import games_recommender, games_recommender_folder
+    from aisle.tools.recommenders import ModelKind
+    from aisle.tools.recommenders.training import model_file
+
+    model_kind = ModelKind(kind.value)
+    folder = games_recommender_folder(games, model_kind)
+    if not model_file(folder, model_kind).is_file():
+        err_console.print(f"no trained {kind.value} for LLMRank Games yet: training it now "
+                          f"(kept in {folder}; Ctrl-C keeps the finished epochs, rerun to "
+                          "resume)", soft_wrap=True)
+        folder.mkdir(parents=True, exist_ok=True)
+    with resumable(f"the finished epochs in {folder}"), \
+            _TrainProgress(kind.value, folder / "train.log") as progress:
+        return games_recommender(games, model_kind, progress=progress)
 
 
 def parse_methods(text: str) -> tuple[Method, ...]:
@@ -109,9 +174,16 @@ def recommend(
     model: str | None = MODEL_OPTION,
     nli_mode: NLIModeChoice = _NLI_MODE,
     ranker_order: RankerOrder = _RANKER_ORDER,
+    recommender: RecommenderChoice | None = _RECOMMENDER,
+    fusion_weights: str | None = typer.Option(
+        None, "--fusion-weights", show_default=False,
+        help="With --recommender: the weights of the recommender's, the NLI agent's and "
+             "the ranker's orders in the fusion, as R,N,K (default 1,1,1; `aisle arag eval "
+             "--recommender` reports fitted ones)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Rank items for one user with ARAG and show each agent's reasoning."""
+    """Rank items for one user with ARAG and show each agent's reasoning. With
+    --recommender and no --candidates, the recommender supplies the 20 candidates."""
     from aisle.agents.arag import GAMES
     from aisle.evals.llmrank import DatasetError, load_games
     from aisle.graphs.arag import ARAGContext, build_arag_graph
@@ -119,16 +191,27 @@ def recommend(
     folder = data_root(data) / LLMRANK
     spec = model or get_settings().model
     with aisle_errors(), json_stdout(as_json) as emit:
-        config = _arag_config(nli_mode, ranker_order)
+        config = _arag_config(nli_mode, ranker_order, recommender, fusion_weights)
         games = load_games(folder)
         if user not in games.histories:
             raise DatasetError(f"user id {user!r} is not in {folder / 'Games-6k.test.inter'}; "
                                "pass a user id from that file")
+        rec = _games_recommender(games, recommender).model if recommender else None
         state: dict[str, Any]
         if candidates is not None:
             (case,) = games.cases(candidates.value, users=[user])
             state = games.arag_input(case, config.max_history)
-            context = ARAGContext(model=spec, config=config, domain=GAMES)
+            context = ARAGContext(model=spec, config=config, domain=GAMES,
+                                  recommender_model=rec)
+        elif rec is not None:
+            # The recommender's top 20 over the catalog, titled from the item file.
+            history = games.histories[user]
+            top = rec.recommend(list(history), config.n_candidates, exclude=list(history))
+            state = {"user_id": user,
+                     "history": games.as_items(history[-config.max_history:]),
+                     "candidates": games.as_items([r.item_id for r in top])}
+            context = ARAGContext(model=spec, config=config, domain=GAMES,
+                                  recommender_model=rec)
         else:
             state = {"user_id": user,
                      "history": games.as_items(games.histories[user][-config.max_history:])}
@@ -152,12 +235,15 @@ def _recommendation(user: str, spec: str, state: dict[str, Any], out: dict[str, 
                     target: str | None, titles: dict[str, str]) -> dict[str, Any]:
     """What `arag recommend` shows, as JSON-ready values."""
     scores = {r["item_id"]: r for r in out.get("nli", [])}
+    recs = {r["item_id"]: r for r in out.get("recommender", [])}
     accepted = {a.id for a in out.get("accepted", [])}
     shown = {c["id"]: c["title"] for c in out["candidates"]}
     ranking = [{"rank": pos, "id": item_id, "title": shown.get(item_id, titles.get(item_id)),
                 "nli_score": scores.get(item_id, {}).get("score"),
                 "nli_rationale": scores.get(item_id, {}).get("rationale"),
-                "accepted": item_id in accepted}
+                "accepted": item_id in accepted,
+                **({"recommender_rank": recs[item_id]["rank"],
+                    "recommender_score": recs[item_id]["score"]} if item_id in recs else {})}
                for pos, item_id in enumerate(out["ranking"], 1)]
     held_out = None
     if target is not None:
@@ -167,8 +253,8 @@ def _recommendation(user: str, spec: str, state: dict[str, Any], out: dict[str, 
     return {"user": user, "model": spec, "history": state["history"],
             "user_profile": out.get("user_profile", ""),
             "context_summary": out.get("context_summary", ""), "ranking": ranking,
-            "ranker": out.get("ranker", {}), "failures": out.get("failures", []),
-            "target": held_out}
+            "ranker": out.get("ranker", {}), "fusion": out.get("fusion"),
+            "failures": out.get("failures", []), "target": held_out}
 
 
 def _print_recommendation(result: dict[str, Any]) -> None:
@@ -178,14 +264,20 @@ def _print_recommendation(result: dict[str, Any]) -> None:
                   f"last: {escape(last)}")
     console.print(f"[bold]User understanding[/]\n{escape(result['user_profile'])}")
     console.print(f"[bold]Context summary[/]\n{escape(result['context_summary'])}")
-    table = Table(title="ARAG ranking")
-    for col in ("#", "item", "title", "NLI P(yes)", "accepted"):
+    fused = result.get("fusion") is not None
+    table = Table(title="ARAG ranking" + (" (fused with the recommender)" if fused else ""))
+    for col in ("#", "item", "title", "NLI P(yes)", "accepted",
+                *(("recommender rank", "ranker rank") if fused else ())):
         table.add_column(col)
+    ranker_ranks = ({i: n for n, i in enumerate(result["ranker"]["ranking"], 1)}
+                    if fused else {})
     for row in result["ranking"]:
         score = row["nli_score"]
+        extra = ((str(row.get("recommender_rank") or "-"), str(ranker_ranks.get(row["id"])))
+                 if fused else ())
         table.add_row(str(row["rank"]), escape(row["id"]), escape(row["title"] or ""),
                       "failed" if score is None else f"{score:.2f}",
-                      "yes" if row["accepted"] else "")
+                      "yes" if row["accepted"] else "", *extra)
     console.print(table)
     target = result["target"]
     if target is not None and target["rank"] is not None:
@@ -204,7 +296,8 @@ def eval_arag(
                                    "as many as it has: 200 in LLMRank Games)."),
     methods: str = typer.Option(_ALL_METHODS, "--methods", show_default=False,
                                 help=f"Comma-separated methods, any of: "
-                                     f"{', '.join(Method)}. Default: all."),
+                                     f"{', '.join(Method)}. Default: all (recommender "
+                                     "only with --recommender)."),
     model: str | None = MODEL_OPTION,
     nli_mode: NLIModeChoice = _NLI_MODE,
     ranker_order: RankerOrder = _RANKER_ORDER,
@@ -212,6 +305,11 @@ def eval_arag(
         None, "--agents-version", min=1, max=AGENTS_VERSION, show_default=False,
         help=f"Agents version whose stored answers to use (default: the code's, "
              f"{AGENTS_VERSION}); an earlier one can only be reported (--report-only)."),
+    recommender: RecommenderChoice | None = _RECOMMENDER,
+    valid_users: int = typer.Option(
+        30, "--valid-users", min=1,
+        help="With --recommender: validation users (not test users) ARAG also runs on, to "
+             "fit the fusion weights; they never count in the test metrics."),
     concurrency: int = typer.Option(2, "--concurrency", min=1, help="Users ranked at once."),
     deterministic: bool = DECODING_OPTION,
     out: Path | None = typer.Option(
@@ -230,24 +328,32 @@ def eval_arag(
     from aisle.evals.runner import EvalRunner
 
     chosen = parse_methods(methods)
+    if recommender is not None and Method.recommender not in chosen and methods == _ALL_METHODS:
+        chosen = (*chosen, Method.recommender)
+    if Method.recommender in chosen and recommender is None:
+        raise typer.BadParameter("the recommender method needs --recommender",
+                                 param_hint="'--methods'")
     settings = get_settings()
     root = out if out is not None else settings.home / "results"
     with aisle_errors(), json_stdout(as_json) as emit:
         config = ARAGEvalConfig(
             data=data_root(data) / LLMRANK, retriever=candidates.value, n_users=users,
             methods=chosen, model=model or settings.model,
-            arag=_arag_config(nli_mode, ranker_order),
+            arag=_arag_config(nli_mode, ranker_order, recommender),
             agents_version=agents_version or AGENTS_VERSION, concurrency=concurrency,
-            deterministic=deterministic)
+            deterministic=deterministic,
+            recommender=recommender.value if recommender else None, valid_users=valid_users)
         EvalRunner.check_writable(root)
-        suite = ARAGSuite(config, load_games(config.data))
+        games = load_games(config.data)
         # A missing candidate file or unknown user fails here, before any work; so does
         # asking for more users than the file has (a silent cap would report fewer).
-        available = len(suite.cases())
+        available = len(ARAGSuite(config, games).test_cases())
         if available < users:
             fail(f"--users {users} is more than the {available} users in "
                  f"{config.data / f'Games.{candidates.value}'}; pass --users {available} "
                  "or fewer")
+        trained = _games_recommender(games, recommender) if recommender else None
+        suite = ARAGSuite(config, games, recommender=trained)
         runner = EvalRunner(suite, root)
         failures: list[Failure] = []
         if not report_only:

@@ -7,6 +7,7 @@ No real model runs."""
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -130,6 +131,23 @@ PROBES: dict[str, Probe] = {
                                          ("--methods", "choose from")),
     "arag eval --candidates unknown": Probe(lambda e: _arag_eval(e, "--candidates", "x"), 2,
                                             ("--candidates",)),
+    "arag eval --ranker-order recommender without one": Probe(
+        lambda e: _arag_eval(e, "--ranker-order", "recommender"), 2,
+        ("--ranker-order recommender needs --recommender",)),
+    "arag eval --methods recommender without one": Probe(
+        lambda e: _arag_eval(e, "--methods", "recommender"), 2,
+        ("the recommender method needs --recommender",)),
+    "arag eval --recommender unknown": Probe(
+        lambda e: _arag_eval(e, "--recommender", "bert4rec"), 2, ("--recommender",)),
+    "arag recommend --fusion-weights without a recommender": Probe(
+        lambda e: ["arag", "recommend", "--user", "a", "--data", str(e.data),
+                   "--fusion-weights", "1,1,1"], 2, ("--fusion-weights needs --recommender",)),
+    "arag recommend --fusion-weights two numbers": Probe(
+        lambda e: ["arag", "recommend", "--user", "a", "--data", str(e.data), "--recommender",
+                   "pop", "--fusion-weights", "1,2"], 2, ("expected three numbers",)),
+    "arag recommend --fusion-weights all zero": Probe(
+        lambda e: ["arag", "recommend", "--user", "a", "--data", str(e.data), "--recommender",
+                   "pop", "--fusion-weights", "0,0,0"], 2, ("at least one fusion weight",)),
     "arag eval --out an existing file": Probe(
         lambda e: _arag_eval(e, out=e.file), 1, ("is a file", "pass another --out")),
     "arag eval --out a path under a file": Probe(
@@ -466,3 +484,33 @@ def test_the_embedded_server_gets_the_local_timeout_unretried() -> None:
     assert local.timeout_setting == "AISLE_LOCAL_REQUEST_TIMEOUT"
     assert Settings().local_request_timeout > Settings().request_timeout
     assert get_provider("openai").timeout_retries == 1  # type: ignore[attr-defined]
+
+
+# -- a recommender beside ARAG ------------------------------------------------------------
+
+def test_arag_eval_trains_the_recommender_on_first_use_and_reports_it(env: Env) -> None:
+    args = _arag_eval(env, "--recommender", "pop", "--users", "3", "--json")
+    args[args.index("--methods") + 1] = "random,recommender"
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "no trained pop for LLMRank Games yet: training it now" in first.stderr
+    report = json.loads(first.stdout)["report"]
+    assert set(report["metrics"]) == {"random", "recommender"}
+    assert report["run"]["run_key"]["answers"]["recommender"]["model"] == "pop"
+    assert report["run"]["run_id"].startswith("games-random-3-baselines-pop-")
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0
+    assert "training it now" not in again.stderr  # loaded, not retrained
+
+
+def test_arag_recommend_takes_its_candidates_from_the_recommender(env: Env) -> None:
+    result = runner.invoke(app, ["arag", "recommend", "--user", "a", "--data", str(env.data),
+                                 "--recommender", "pop", "--model", "fake:schema", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    ranked = [row["id"] for row in out["ranking"]]
+    assert len(ranked) == 20
+    assert not set(ranked) & {"0", "1", "2"}  # the user's history is never recommended
+    assert all(row["recommender_rank"] is not None for row in out["ranking"])
+    assert out["fusion"]["weights"]["recommender"] == 1.0
+    assert sorted(out["fusion"]["orders"]["recommender"]) == sorted(ranked)

@@ -29,8 +29,13 @@ from aisle.agents.arag import GAMES
 from aisle.prompts import render
 
 GOLDEN = Path(__file__).parent / "prompts_golden"
-# The newest earlier version of each pipeline, whose renderings are kept as documentation.
+# The newest earlier version of each pipeline whose renderings differ from today's, kept
+# as documentation. (ARAG v6 renders exactly as v5 without a recommender; v4 is the
+# last that differs.)
 EARLIER = {"arag": 4, "ensemble": 1}
+# Cases that exist only from a version on (no earlier rendering to keep).
+SINCE = {"arag/nli_logprob.j2#recommender": 6, "arag/nli_generate.j2#recommender": 6,
+         "arag/item_ranker.j2#recommender": 6}
 HIST = ["Zelda: Breath of the Wild", "Mario Kart 8 <Deluxe>"]
 CANDS = [{"id": "i1", "title": "Pokemon Red"}, {"id": "i2", "title": "Halo 3"}]
 SHOES: dict[str, Any] = {"attributes": ["Brand", "Color"], "category": "Shoes",
@@ -47,6 +52,15 @@ CASES: dict[str, tuple[Domain, dict[str, Any]]] = {
                                          "context": "Mostly Nintendo", "candidates": CANDS}),
     "arag/item_ranker.j2#vanilla": (GAMES, {"history": HIST, "profile": "", "context": "",
                                             "candidates": CANDS}),
+    # With a trained recommender (agents v6 on).
+    "arag/nli_logprob.j2#recommender": (GAMES, {"history": HIST, "item": "Pokemon Red",
+                                                "rec_rank": 3, "rec_total": 20}),
+    "arag/nli_generate.j2#recommender": (GAMES, {"history": HIST, "item": "Pokemon Red",
+                                                 "rec_rank": 3, "rec_total": 20}),
+    "arag/item_ranker.j2#recommender": (GAMES, {
+        "history": [], "profile": "Long-term: Nintendo", "context": "Mostly Nintendo",
+        "recommender": True, "candidates": [{**CANDS[0], "rec_rank": 2},
+                                            {**CANDS[1], "rec_rank": 1}]}),
     "ensemble/zeroshot.j2": (Domain(), {**SHOES, "examples": []}),
     "ensemble/fewshot.j2": (Domain(), {**SHOES, "examples": [
         {"title": "Adidas Samba white", "answer": '{"Brand": "Adidas", "Color": "white"}'}]}),
@@ -76,7 +90,7 @@ def test_rendering_matches_the_golden_of_the_current_version(case: str) -> None:
         "the prompt changed: bump AGENTS_VERSION (a new golden folder), never edit a golden")
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(c for c in CASES if c not in SINCE))
 def test_the_earlier_versions_prompts_stay_documented(case: str) -> None:
     """The renderings behind the stored answers of the previous version are kept, and
     differ from today's (else that version's fingerprint would still be current)."""
@@ -84,6 +98,26 @@ def test_the_earlier_versions_prompts_stay_documented(case: str) -> None:
     old = _golden(case, EARLIER[_pipeline(case)])
     assert old.is_file(), f"{old} documents the prompts of stored answers: keep it"
     assert render(case.split("#")[0], domain=domain, **variables) != old.read_text()
+
+
+@pytest.mark.parametrize("case", sorted(c for c in CASES if "#" not in c or
+                                         not c.endswith("#recommender")))
+def test_without_a_recommender_v6_renders_exactly_as_v5(case: str) -> None:
+    """The recommender lines are optional: ARAG runs without one send v5's prompts."""
+    if _pipeline(case) != "arag":
+        pytest.skip("ARAG only")
+    domain, variables = CASES[case]
+    assert render(case.split("#")[0], domain=domain, **variables) == _golden(case, 5).read_text()
+
+
+def test_the_recommender_lines_reach_the_prompts() -> None:
+    domain, variables = CASES["arag/nli_logprob.j2#recommender"]
+    text = render("arag/nli_logprob.j2", domain=domain, **variables)
+    assert text.rstrip().endswith("ranks this item 3 of 20 for this shopper (1 = most likely).")
+    domain, variables = CASES["arag/item_ranker.j2#recommender"]
+    text = render("arag/item_ranker.j2", domain=domain, **variables)
+    assert "[i1] Pokemon Red (recommender rank 2)" in text
+    assert "[i2] Halo 3 (recommender rank 1)" in text
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -127,3 +127,127 @@ def test_the_local_request_carries_cache_prompt_false(stub: Any) -> None:
                             extra_body={"cache_prompt": False})
     model.invoke("hi")
     assert stub.stats.bodies[0]["cache_prompt"] is False
+
+
+# -- with a recommender ------------------------------------------------------------------
+
+def _rec_games(tmp_path: Path) -> GamesData:
+    """40 items; users a-c are test users (in Games.random), v1-v6 are not."""
+    titles = {str(i): f"Game {i}" for i in range(40)}
+    (tmp_path / "Games.item").write_text(
+        "item_id:token\ttitle:token_seq\n" + "".join(f"{k}\t{v}\n" for k, v in titles.items()))
+    rows = ["a\t0 1 2\t3", "b\t4 5 6\t7", "c\t8 9 10\t11"]
+    rows += [f"v{n}\t{n} {n + 10} {n + 20}\t{n + 30}" for n in range(1, 7)]
+    (tmp_path / "Games-6k.test.inter").write_text("u\th\tt\n" + "\n".join(rows) + "\n")
+    lists = {"a": 3, "b": 7, "c": 11}
+    (tmp_path / "Games.random").write_text("".join(
+        f"{u}\t{' '.join(str(i) for i in range(12, 31))} {t}\n" for u, t in lists.items()))
+    return load_games(tmp_path)
+
+
+def _trained_pop(games: GamesData, tmp_path: Path) -> Any:
+    from aisle.evals.rec_data import games_dataset
+    from aisle.tools.recommenders import ModelKind, train_model
+
+    return train_model(games_dataset(games), ModelKind.pop, home=tmp_path / "home")
+
+
+def _rec_suite(tmp_path: Path, model: FakeChatModel | None = None, **config: Any) -> ARAGSuite:
+    games = _rec_games(tmp_path)
+    cfg = ARAGEvalConfig(data=tmp_path, methods=(Method.recommender, Method.arag),
+                         concurrency=1, model="fake", recommender="pop", valid_users=4,
+                         arag={"n_candidates": 20}, **config)
+    return ARAGSuite(cfg, games, model=model or FakeChatModel(),
+                     recommender=_trained_pop(games, tmp_path))
+
+
+def test_validation_users_are_not_test_users_and_never_bought_their_negatives(
+        tmp_path: Path) -> None:
+    suite = _rec_suite(tmp_path)
+    valid = suite.validation_cases()
+    assert len(valid) == 4
+    assert [c.id for c in suite.cases()[:4]] == [c.id for c in valid]  # validation first
+    games = suite.data
+    for case in valid:
+        user = case.id.removeprefix("valid:")
+        assert user.startswith("v")  # a, b, c are in the candidate file
+        # The target is the last history item; the history is what came before it.
+        assert case.target == games.histories[user][-1]
+        assert case.history == games.histories[user][:-1]
+        assert len(case.candidates) == 20
+        assert len(set(case.candidates)) == 20
+        bought = {*games.histories[user], games.targets[user]}
+        assert set(case.candidates) & bought == {case.target}
+    assert [c.candidates for c in valid] == [c.candidates for c in suite.validation_cases()]
+    assert suite.coverage() == {"users": 3, "methods": ["recommender", "arag"],
+                                "valid_users": 4}
+    # Only ARAG runs on them.
+    assert suite.applies("arag", valid[0])
+    assert not suite.applies("recommender", valid[0])
+    assert suite.applies("recommender", suite.test_cases()[0])
+
+
+def test_the_recommender_method_orders_by_its_score_and_keys_its_checkpoint(
+        tmp_path: Path) -> None:
+    suite = _rec_suite(tmp_path)
+    case = suite.test_cases()[0]
+    ranking = suite.rank_without_llm(Method.recommender, case)
+    scores = suite.recommender().model.score(list(case.history), ranking)
+    assert scores == sorted(scores, reverse=True)
+    key = suite.answer_key()["recommender"]
+    assert key == {"model": "pop", "checkpoint": suite.recommender().folder.name}
+    assert suite.slug().endswith("-pop")
+
+
+def _stored(orders: dict[str, list[str]], target: str) -> dict[str, Any]:
+    validity = {"invented": 0, "duplicates": 0, "missing": 0, "repaired": False,
+                "parse_failed": False}
+    return {"target": target, "ranking": orders["ranker"], "validity": validity,
+            "blackboard": {"nli": [], "fusion": {"orders": orders},
+                           "ranker_ranking": orders["ranker"]}}
+
+
+def test_fusion_weights_are_fitted_on_validation_users_only(tmp_path: Path) -> None:
+    suite = _rec_suite(tmp_path)
+    items = [str(i) for i in range(20)]
+    # On validation users the recommender is right and the agents are wrong ...
+    rec_right = {"recommender": items, "nli": items[::-1], "ranker": items[::-1]}
+    answers: dict[str, dict[str, Any]] = {"arag": {}, "recommender": {}}
+    for case in suite.validation_cases():
+        answers["arag"][case.id] = _stored(rec_right, items[0])
+    # ... on test users the ranker is right: a fit on test users would pick the ranker.
+    ranker_right = {"recommender": items[::-1], "nli": items[::-1], "ranker": items}
+    for case in suite.test_cases():
+        answers["arag"][case.id] = _stored(ranker_right, items[0])
+        answers["recommender"][case.id] = {"target": items[0], "ranking": items[::-1]}
+    report = suite.report(answers)
+    fusion = report["fusion"]
+    assert fusion["fitted"]
+    assert fusion["valid_users"] == 4
+    assert fusion["weights"]["recommender"] == max(
+        fusion["weights"][s] for s in ("recommender", "nli", "ranker"))
+    assert fusion["by_source_alone"]["recommender"] == 1.0
+    assert report["users_scored"] == 3  # validation users are never scored
+    assert report["metrics"]["arag"]["n_users"] == 3
+    assert report["metrics"]["arag_ranker_order"]["ndcg@5"] == 1.0
+    assert report["metrics"]["arag"]["ndcg@5"] < 1.0  # weights from validation, not test
+
+
+def test_before_any_validation_user_the_report_says_the_weights_are_not_fitted(
+        tmp_path: Path) -> None:
+    suite = _rec_suite(tmp_path)
+    items = [str(i) for i in range(20)]
+    orders = {"recommender": items, "nli": items, "ranker": items}
+    answers = {"arag": {c.id: _stored(orders, items[0]) for c in suite.test_cases()},
+               "recommender": {c.id: {"target": items[0], "ranking": items}
+                               for c in suite.test_cases()}}
+    report = suite.report(answers)
+    assert report["fusion"]["fitted"] is False
+    assert "default (equal) weights" in report["fusion"]["note"]
+    assert report["fusion"]["valid_users_asked"] == 4
+
+
+def test_the_recommender_method_needs_a_recommender(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="needs a recommender"):
+        ARAGSuite(ARAGEvalConfig(data=tmp_path, methods=(Method.recommender,)),
+                  _rec_games(tmp_path))

@@ -134,3 +134,24 @@ def test_an_unwritable_results_root_is_refused_before_any_work(tmp_path: Path) -
             EvalRunner.check_writable(root)
     EvalRunner.check_writable(tmp_path / "new" / "root")
     assert (tmp_path / "new" / "root").is_dir()
+
+
+class OnlySome(ToySuite):
+    """Task `b` applies to cases starting with `t` only (validation-style cases)."""
+
+    def applies(self, task: str, case: Toy) -> bool:
+        return task == "a" or case.id.startswith("t")
+
+
+def test_a_task_runs_only_on_the_cases_it_applies_to(tmp_path: Path) -> None:
+    suite = OnlySome(["v1", "t1", "t2"])
+    seen: list[tuple[str, int, int]] = []
+    runner = EvalRunner(suite, tmp_path)
+    asyncio.run(runner.run(progress=lambda *a: seen.append(a)))
+    assert sorted(suite.calls) == [("a", "t1"), ("a", "t2"), ("a", "v1"), ("b", "t1"),
+                                   ("b", "t2")]
+    assert ("b", 2, 2) in seen
+    assert ("a", 3, 3) in seen
+    suite.calls.clear()
+    asyncio.run(EvalRunner(suite, tmp_path).run())
+    assert suite.calls == []  # nothing left: the skipped pair is not "missing"
