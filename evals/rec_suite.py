@@ -279,11 +279,11 @@ class RecSuite(Suite[UserBatch]):
             lines.append(f"| *{source}, published* | | " + " | ".join(cells) + " |")
         if report["training"]:
             lines += ["", "## Training", "",
-                      "| model | epochs | best epoch | stopped early | seconds | "
+                      "| model | epochs | best epoch | stopped by | seconds | "
                       "valid NDCG@10 | valid Recall@10 |", "|---|---|---|---|---|---|---|"]
             for model, t in report["training"].items():
                 lines.append(f"| {model} | {t['epochs']} | {t['best_epoch'] or ''} | "
-                             f"{t['stopped_early']} | {t['seconds']:.1f} | "
+                             f"{_stopped_by(t)} | {t['seconds']:.1f} | "
                              f"{_fmt(t['valid_ndcg10'])} | {_fmt(t['valid_recall10'])} |")
         return "\n".join(lines) + "\n"
 
@@ -300,6 +300,15 @@ def rebuild_rec_suite(config: Mapping[str, Any], data: Path) -> RecSuite:
 
     parsed = RecEvalConfig.model_validate(dict(config))
     return RecSuite(parsed, load_rec_data(data, parsed.dataset))
+
+
+def _stopped_by(training: Mapping[str, Any]) -> str:
+    """Why a training ended: patience, the time budget, or its epochs ran out."""
+    if training.get("stopped_early"):
+        return "patience"
+    if training.get("stopped_by_time"):
+        return "time budget"
+    return "max epochs" if training.get("epochs") else "one pass"
 
 
 def _fmt(value: float | None) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from aisle.evals.arag_suite import ARAGEvalConfig, ARAGSuite
 from aisle.evals.ensemble_suite import EnsembleEvalConfig, EnsembleSuite
 from aisle.evals.llmrank import load_games
+from aisle.evals.rec_suite import rebuild_rec_suite
 from aisle.evals.runner import EvalRunner, Suite
 
 __all__ = ["Reproduction", "rebuild_suite", "reproduce", "reproduce_all"]
@@ -45,6 +46,9 @@ class Reproduction:
 def rebuild_suite(kept: dict[str, Any], data: Path) -> Suite[Any]:
     """The suite a kept report came from, from its `run.config` and the data root."""
     run = kept["run"]
+    if run["suite"] == "rec":
+        # Stored ranks (and the training records) rebuild a rec report: no retraining.
+        return rebuild_rec_suite(run["config"], data)
     # Runs from before deterministic decoding existed batched their requests; their
     # configs have no `deterministic` field.
     config = {"deterministic": False, **run["config"]}

@@ -60,10 +60,28 @@ _THREADS: Any = typer.Option(None, "--threads", min=0, show_default=False,
                                   "cores).")
 
 
-def _configs(epochs: int | None) -> ModelConfigs:
-    if epochs is None:
+_MAX_MINUTES: Any = typer.Option(
+    None, "--max-minutes", min=0, show_default=False,
+    help="SASRec: wall-clock budget of the training in minutes (default "
+         f"{SASRecConfig().max_minutes:g}; 0: none); no epoch starts that would end past "
+         "it. Part of the checkpoint key.")
+
+
+def _configs(epochs: int | None, max_minutes: float | None = None) -> ModelConfigs:
+    changes: dict[str, Any] = {}
+    if epochs is not None:
+        changes["max_epochs"] = epochs
+    if max_minutes is not None:
+        changes["max_minutes"] = max_minutes or None  # 0: no budget
+    if not changes:
         return ModelConfigs()
-    return ModelConfigs(sasrec=SASRecConfig(max_epochs=epochs))
+    return ModelConfigs(sasrec=SASRecConfig(**changes))
+
+
+def _again(epochs: int | None, max_minutes: float | None) -> str:
+    """The config options to repeat in a suggested command."""
+    return ((f" --epochs {epochs}" if epochs is not None else "")
+            + (f" --max-minutes {max_minutes:g}" if max_minutes is not None else ""))
 
 
 def _load_data(data: Path | None, dataset: str) -> RecData:
@@ -144,6 +162,7 @@ def train(
     data: Path | None = DATA_OPTION,
     model: ModelKind = _MODEL,
     epochs: int | None = _EPOCHS,
+    max_minutes: float | None = _MAX_MINUTES,
     threads: int | None = _THREADS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -153,7 +172,7 @@ def train(
     from aisle.tools.recommenders import train_model
 
     rec = _load_data(data, dataset)
-    configs = _configs(epochs)
+    configs = _configs(epochs, max_minutes)
     with json_stdout(as_json) as emit:
         trained = _train(rec, model, configs, lambda progress: train_model(
             rec.dataset, model, configs, rec.split, progress=progress, threads=threads))
@@ -187,6 +206,7 @@ def recommend(
     model: ModelKind = _MODEL,
     k: int = typer.Option(10, "--k", "-k", min=1, help="How many items."),
     epochs: int | None = _EPOCHS,
+    max_minutes: float | None = _MAX_MINUTES,
     threads: int | None = _THREADS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -198,12 +218,12 @@ def recommend(
     if not ids:
         fail("--history is empty; pass the user's item ids, oldest first")
     rec = _load_data(data, dataset)
-    configs = _configs(epochs)
+    configs = _configs(epochs, max_minutes)
     folder = checkpoint_dir(rec.dataset, model, configs, rec.split)
     with aisle_errors():
         fitted = load_model(folder, model, threads=threads)
     if fitted is None:
-        again = f" --epochs {epochs}" if epochs is not None else ""
+        again = _again(epochs, max_minutes)
         fail(f"no trained {model} for {rec.dataset.name} in {folder}; train it first: aisle "
              f"rec train --dataset {dataset} --model {model}{again}"
              + (f" --data {data}" if data is not None else ""))
@@ -246,6 +266,7 @@ def eval_rec(
         help="Full ranking: rank the history's own items too (default: they are excluded "
              "from the ranking, the standard)."),
     epochs: int | None = _EPOCHS,
+    max_minutes: float | None = _MAX_MINUTES,
     threads: int | None = _THREADS,
     out: Path | None = typer.Option(
         None, "--out", show_default=False,
@@ -270,7 +291,7 @@ def eval_rec(
     with aisle_errors(), json_stdout(as_json) as emit:
         config = RecEvalConfig(dataset=dataset, models=chosen, n_users=users,
                                retriever=candidates.value, exclude_history=not keep_history,
-                               configs=_configs(epochs))
+                               configs=_configs(epochs, max_minutes))
         EvalRunner.check_writable(root)
         suite = RecSuite(config, rec, threads=threads)
         asked = sum(len(b.users) for b in suite.cases())

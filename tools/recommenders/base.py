@@ -112,6 +112,8 @@ class TrainingRecord(BaseModel):
     epochs: int = Field(0, ge=0, description="Epochs run (0 for models fitted in one pass).")
     best_epoch: int | None = None
     stopped_early: bool = False
+    stopped_by_time: bool = Field(False, description="Training stopped at the config's "
+                                                     "`max_minutes` budget.")
     seconds: float = 0.0
     resumed_at: int | None = Field(None, description="The epoch a resumed run started at.")
     valid_ndcg10: float | None = Field(None, description="Validation NDCG@10 of the model "
@@ -305,12 +307,14 @@ class CatalogRecommender(ABC):
 
     def validate(self, histories: Sequence[IntArray], targets: IntArray) -> dict[str, float]:
         """Mean NDCG@10 and Recall@10 of held-out next items (full ranking, history
-        items excluded)."""
+        items excluded). Histories are scored shortest first, so a batch pads little."""
+        order = np.argsort([len(h) for h in histories], kind="stable")
         ranks: list[int] = []
-        for start in range(0, len(histories), SCORE_BATCH):
-            batch = histories[start:start + SCORE_BATCH]
+        for start in range(0, len(order), SCORE_BATCH):
+            rows = order[start:start + SCORE_BATCH]
+            batch = [histories[i] for i in rows]
             ranks.extend(ranks_of_targets(self.catalog_scores(batch), batch,
-                                          targets[start:start + SCORE_BATCH]).tolist())
+                                          targets[rows]).tolist())
         return ndcg_recall_at_10(ranks)
 
     # -- files -----------------------------------------------------------------------

@@ -19,6 +19,9 @@ Training:
 - after each epoch, validation NDCG@10 over the whole catalog (history items excluded);
   training stops after `patience` epochs without a better one and keeps the best
   epoch's weights;
+- with `max_minutes`, a wall-clock budget: no epoch starts that, as long as the last
+  one, would end past it (the record says `stopped_by_time`); the budget is part of the
+  config, so of the checkpoint key;
 - with a `checkpoint_dir`, the full training state (weights, optimizer, best weights,
   random state, curve) is written after every epoch, and a later `fit` with the same
   folder continues at the next epoch: an interrupted training loses at most the epoch
@@ -168,13 +171,18 @@ class SASRec(CatalogRecommender):
             state.history.append(log)
             state.epoch = epoch
             state.stopped_early = state.bad_epochs >= c.patience
-            state.done = state.stopped_early or epoch >= c.max_epochs
             state.seconds += time.perf_counter() - t0
+            # Another epoch as long as this one would end past the budget: stop now.
+            state.stopped_by_time = (
+                not state.stopped_early and epoch < c.max_epochs
+                and c.max_minutes is not None
+                and state.seconds + (time.perf_counter() - t0) > c.max_minutes * 60)
+            state.done = state.stopped_early or state.stopped_by_time or epoch >= c.max_epochs
             if path is not None:
                 self._checkpoint(path, net, optimizer, state)
             if progress is not None:
                 progress.on_epoch(log, c.max_epochs)
-            if state.stopped_early:
+            if state.stopped_early or state.stopped_by_time:
                 break
         if state.best_weights is not None:
             net.load_state_dict(state.best_weights)
@@ -182,7 +190,8 @@ class SASRec(CatalogRecommender):
         best_log = next((h for h in state.history if h.epoch == state.best_epoch), None)
         return TrainingRecord(
             model=self.kind, epochs=state.epoch, best_epoch=state.best_epoch,
-            stopped_early=state.stopped_early, seconds=state.seconds, resumed_at=resumed_at,
+            stopped_early=state.stopped_early, stopped_by_time=state.stopped_by_time,
+            seconds=state.seconds, resumed_at=resumed_at,
             valid_ndcg10=best_log.valid_ndcg10 if best_log else None,
             valid_recall10=best_log.valid_recall10 if best_log else None,
             history=list(state.history))
@@ -293,6 +302,7 @@ class _State:
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.bad_epochs = 0
         self.stopped_early = False
+        self.stopped_by_time = False
         self.done = False
         self.seconds = 0.0
         self.history: list[EpochLog] = []
@@ -301,7 +311,7 @@ class _State:
         return {"epoch": self.epoch, "best_epoch": self.best_epoch,
                 "best_score": self.best_score, "best_weights": self.best_weights,
                 "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early,
-                "done": self.done, "seconds": self.seconds,
+                "stopped_by_time": self.stopped_by_time, "done": self.done, "seconds": self.seconds,
                 "history": [h.model_dump(mode="json") for h in self.history]}
 
     @classmethod
@@ -310,6 +320,7 @@ class _State:
         for key in ("epoch", "best_epoch", "best_score", "best_weights", "bad_epochs",
                     "stopped_early", "done", "seconds"):
             setattr(state, key, saved[key])
+        state.stopped_by_time = bool(saved.get("stopped_by_time", False))
         state.history = [EpochLog.model_validate(h) for h in saved["history"]]
         return state
 

@@ -89,6 +89,29 @@ def test_training_stops_when_validation_stops_improving(
     assert record.valid_ndcg10 == record.history[0].valid_ndcg10
 
 
+def test_training_stops_at_the_time_budget(toy: SequenceDataset, tiny_sasrec: SASRecConfig,
+                                           tmp_path: Path) -> None:
+    # A budget shorter than any epoch: the first epoch runs, no second one starts.
+    config = tiny_sasrec.model_copy(update={"max_epochs": 5, "patience": 5,
+                                            "max_minutes": 1e-9})
+    record = _fit(toy, config, tmp_path / "ckpt").training
+    assert record is not None
+    assert (record.epochs, record.stopped_by_time, record.stopped_early) == (1, True, False)
+    assert record.best_epoch == 1
+
+    # Finished: the same folder trains no further epoch.
+    again = Recorder()
+    resumed = _fit(toy, config, tmp_path / "ckpt", again).training
+    assert again.epochs == []
+    assert resumed is not None
+    assert (resumed.epochs, resumed.stopped_by_time) == (1, True)
+
+    # No budget: every epoch runs, and the record says no budget stopped it.
+    unbounded = _fit(toy, config.model_copy(update={"max_minutes": None}), None).training
+    assert unbounded is not None
+    assert (unbounded.epochs, unbounded.stopped_by_time) == (5, False)
+
+
 def test_the_loss_falls_on_learnable_sequences(toy: SequenceDataset,
                                                tiny_sasrec: SASRecConfig) -> None:
     config = tiny_sasrec.model_copy(update={"max_epochs": 8, "patience": 8, "lr": 0.01})
