@@ -17,7 +17,7 @@ RUN_MODEL ?= qwen2.5-coder-0.5b
 RUN_NLI ?= logprob
 SCHEMA := {"type":"object","properties":{"product":{"type":"string","maxLength":60},"brand":{"type":"string","maxLength":30},"category":{"type":"string","enum":["shoes","electronics","kitchen","toys","garden"]},"price_usd":{"type":"number"}},"required":["product","brand","category","price_usd"]}
 
-.PHONY: setup run chat-demo eval-arag eval-arag-compare eval-ensemble reproduce test test-fast lint typecheck vllm-env bench clean
+.PHONY: setup run chat-demo eval-arag eval-arag-compare eval-ensemble eval-rec reproduce test test-fast lint typecheck vllm-env bench clean
 
 # torch comes first, pinned, so sentence-transformers does not pull another build: on
 # this kind of machine 2.13.0 is the CPU wheel on local disk.
@@ -113,6 +113,15 @@ eval-ensemble: setup
 	$(BIN)/aisle models pull gemma3-270m
 	$(BIN)/aisle ensemble eval --data $(DATA) \
 	  --labelers $(ENSEMBLE_LABELERS) --offers 200 --seed 0 --out $(RESULTS)
+
+# Recommenders (SASRec, item-kNN, popularity): Beauty and Sports with full ranking, LLMRank
+# Games with the 20 random candidates. Each SASRec trains for at most 30 minutes on a
+# 2-core CPU (its max_minutes default); resumable, like the other evals.
+REC_DATASETS ?= beauty llmrank-games sports
+
+eval-rec: setup
+	for d in $(REC_DATASETS); do \
+	  $(BIN)/aisle rec eval --data $(DATA) --dataset $$d --out $(RESULTS) || exit 1; done
 
 # Rebuild every kept report from its stored answers (no model calls) and check that
 # each is unchanged: the README's tables are quoted from these reports.
