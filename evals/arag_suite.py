@@ -232,8 +232,12 @@ class ARAGSuite(Suite[EvalCase]):
     def _recommender_key(self) -> dict[str, Any]:
         if self.config.recommender is None:
             return {}
+        # The folder's name (its config hash) without training: a report rebuilt from
+        # stored answers needs no checkpoint.
+        folder = (self._recommender.folder if self._recommender is not None
+                  else games_recommender_folder(self.data, self.config.recommender))
         return {"recommender": {"model": self.config.recommender.value,
-                                "checkpoint": self.recommender().folder.name}}
+                                "checkpoint": folder.name}}
 
     def coverage(self) -> dict[str, Any]:
         covers: dict[str, Any] = {"users": len(self.test_cases()),

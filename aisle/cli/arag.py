@@ -352,7 +352,9 @@ def eval_arag(
             fail(f"--users {users} is more than the {available} users in "
                  f"{config.data / f'Games.{candidates.value}'}; pass --users {available} "
                  "or fewer")
-        trained = _games_recommender(games, recommender) if recommender else None
+        # A report from stored answers needs no trained model (its key names the folder).
+        trained = (_games_recommender(games, recommender) if recommender and not report_only
+                   else None)
         suite = ARAGSuite(config, games, recommender=trained)
         runner = EvalRunner(suite, root)
         failures: list[Failure] = []
