@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from aisle.llm._capabilities import Capabilities
@@ -43,7 +46,9 @@ class FakeChatModel(BaseChatModel):
     test is independent of prompt wording and of scheduling order; `responses` are
     replies in order, for calls no `by_schema` entry matches. Thread- and task-safe,
     so it can sit behind a concurrent fan-out. A reply that is a function gets
-    `(messages, kwargs)`.
+    `(messages, kwargs)`. `bind_tools` sends the tools' OpenAI schemas as the `tools`
+    keyword (as a real backend would), so a script can answer with an `AIMessage`
+    holding `tool_calls` and a test can check what the model was offered.
 
     Example:
         >>> m = FakeChatModel(responses=["hello", {"score": 0.5}])
@@ -78,6 +83,18 @@ class FakeChatModel(BaseChatModel):
     def calls(self) -> list[FakeCall]:
         """Every call so far, in arrival order."""
         return list(self._calls)
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """The model with `tools` (as OpenAI tool schemas) in every call's kwargs."""
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
     def _next(self, messages: list[BaseMessage], kwargs: dict[str, Any],
               metadata: Mapping[str, Any] | None = None) -> AIMessage:

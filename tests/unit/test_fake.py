@@ -57,3 +57,19 @@ def test_schema_reply_answers_response_format() -> None:
                                                   "schema": Item.model_json_schema()}}
     model = FakeChatModel(responses=[schema_reply])
     assert Item.model_validate_json(str(model.invoke("q", response_format=fmt).content))
+
+
+def test_bind_tools_offers_the_schemas_and_replies_with_tool_calls() -> None:
+    def lookup(item_id: str) -> str:
+        """Look an item up."""
+        return item_id
+
+    call = AIMessage(content="", tool_calls=[{"name": "lookup", "args": {"item_id": "a"},
+                                               "id": "c1"}])
+    model = FakeChatModel(responses=[call])
+    reply = model.bind_tools([lookup], tool_choice="any").invoke("q")
+    assert isinstance(reply, AIMessage)
+    assert reply.tool_calls[0]["args"] == {"item_id": "a"}
+    kwargs = model.calls[0].kwargs
+    assert kwargs["tool_choice"] == "any"
+    assert [t["function"]["name"] for t in kwargs["tools"]] == ["lookup"]

@@ -12,6 +12,9 @@ Data: `load_s3rec` reads the S3-Rec sequence format (amazon-seq: Beauty, Sports)
 result afterwards. The LLMRank Games loader lives with the evals
 (`aisle.evals.rec_data`), beside the Games protocol it reuses.
 
+`recommender_tools(model)` turns any fitted recommender into the LangChain tools
+`recommend_items` and `score_items`, whose errors come back as results an agent reads.
+
 `SASRec` is imported on first use (it imports torch).
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aisle.tools.recommenders.agent_tools import RecommenderToolError, recommender_tools
 from aisle.tools.recommenders.base import (
     CatalogRecommender,
     EpochLog,
@@ -63,6 +67,7 @@ __all__ = [
     "RecDataError",
     "Recommender",
     "RecommenderInputError",
+    "RecommenderToolError",
     "SASRec",
     "SASRecConfig",
     "ScoredItem",
@@ -77,6 +82,7 @@ __all__ = [
     "load_model",
     "load_s3rec",
     "make_model",
+    "recommender_tools",
     "train_model",
 ]
 
