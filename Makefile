@@ -72,7 +72,7 @@ typecheck: $(BIN)/.installed
 	for d in agents graphs prompts tools evals; do ln -s "$(CURDIR)/$$d" build/typecheck/aisle/$$d; done
 	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p aisle
 
-test: setup vllm-env lint typecheck
+test: setup $(AISLE_HOME)/models/qwen2.5-coder-0.5b.verified vllm-env lint typecheck
 	AISLE_TEST_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python AISLE_TEST_VLLM_MODEL=$(HF_SMOLLM2) \
 	  AISLE_TEST_VLLM_TMPDIR=$(AISLE_HOME)/vllm-tmp AISLE_REQUIRE_VLLM=1 AISLE_REQUIRE_LANGGRAPH=1 AISLE_REQUIRE_DATA=1 $(BIN)/pytest
 
