@@ -30,6 +30,7 @@ from aisle.cli._common import (
 from aisle.cli.index import open_index
 from aisle.evals.arag_suite import Method
 from aisle.settings import get_settings
+from aisle.tools.recommenders.config import ModelKind
 
 if TYPE_CHECKING:
     from aisle.evals.runner import Failure
@@ -55,14 +56,6 @@ class RankerOrder(StrEnum):
     nli = "nli"
     given = "given"
     recommender = "recommender"
-
-
-class RecommenderChoice(StrEnum):
-    """`--recommender`: a trained recommender for ARAG (`aisle rec`)."""
-
-    sasrec = "sasrec"
-    itemknn = "itemknn"
-    pop = "pop"
 
 
 class Candidates(StrEnum):
@@ -94,7 +87,7 @@ _ALL_METHODS = ",".join(m for m in Method if m != Method.recommender)
 
 
 def _arag_config(nli_mode: NLIModeChoice, ranker_order: RankerOrder,
-                 recommender: RecommenderChoice | None = None,
+                 recommender: ModelKind | None = None,
                  fusion: str | None = None) -> Any:
     from aisle.agents.arag import FusionWeights
     from aisle.graphs.arag import ARAGConfig
@@ -129,23 +122,21 @@ def _fusion_weights(text: str) -> Any:
                                  "0.5,0.2,0.3)", param_hint="'--fusion-weights'") from e
 
 
-def _games_recommender(games: Any, kind: RecommenderChoice) -> Any:
+def _games_recommender(games: Any, kind: ModelKind) -> Any:
     """The Games recommender of `kind`, trained now (with progress) if it is not yet."""
     from aisle.cli.rec import _TrainProgress
     from aisle.evals.arag_suite import games_recommender, games_recommender_folder
-    from aisle.tools.recommenders import ModelKind
     from aisle.tools.recommenders.training import model_file
 
-    model_kind = ModelKind(kind.value)
-    folder = games_recommender_folder(games, model_kind)
-    if not model_file(folder, model_kind).is_file():
+    folder = games_recommender_folder(games, kind)
+    if not model_file(folder, kind).is_file():
         err_console.print(f"no trained {kind.value} for LLMRank Games yet: training it now "
                           f"(kept in {folder}; Ctrl-C keeps the finished epochs, rerun to "
                           "resume)", soft_wrap=True)
         folder.mkdir(parents=True, exist_ok=True)
     with resumable(f"the finished epochs in {folder}"), \
             _TrainProgress(kind.value, folder / "train.log") as progress:
-        return games_recommender(games, model_kind, progress=progress)
+        return games_recommender(games, kind, progress=progress)
 
 
 def parse_methods(text: str) -> tuple[Method, ...]:
@@ -174,7 +165,7 @@ def recommend(
     model: str | None = MODEL_OPTION,
     nli_mode: NLIModeChoice = _NLI_MODE,
     ranker_order: RankerOrder = _RANKER_ORDER,
-    recommender: RecommenderChoice | None = _RECOMMENDER,
+    recommender: ModelKind | None = _RECOMMENDER,
     fusion_weights: str | None = typer.Option(
         None, "--fusion-weights", show_default=False,
         help="With --recommender: the weights of the recommender's, the NLI agent's and "
@@ -305,7 +296,7 @@ def eval_arag(
         None, "--agents-version", min=1, max=AGENTS_VERSION, show_default=False,
         help=f"Agents version whose stored answers to use (default: the code's, "
              f"{AGENTS_VERSION}); an earlier one can only be reported (--report-only)."),
-    recommender: RecommenderChoice | None = _RECOMMENDER,
+    recommender: ModelKind | None = _RECOMMENDER,
     valid_users: int = typer.Option(
         30, "--valid-users", min=1,
         help="With --recommender: validation users (not test users) ARAG also runs on, to "
