@@ -22,7 +22,7 @@ from aisle.errors import ConfigurationError
 __all__ = ["BUILTIN_GRAPHS", "GraphSpec", "get_graph_spec", "graph_specs", "register_graph"]
 
 # The graphs shipped with aisle, by module under `graphs/`; imported on first lookup.
-BUILTIN_GRAPHS: tuple[str, ...] = ("arag", "ensemble")
+BUILTIN_GRAPHS: tuple[str, ...] = ("arag", "ensemble", "carts")
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ def get_graph_spec(name: str) -> GraphSpec:
     _load_builtins()
     with _lock:
         spec = _registry.get(name)
-        if spec is None:
-            raise ConfigurationError(f"no graph named {name!r}; registered: "
-                                     f"{', '.join(_registry) or 'none'}")
-        return spec
+    if spec is None:
+        names = [g.name for g in graph_specs()]
+        raise ConfigurationError(f"no graph named {name!r}; registered: "
+                                 f"{', '.join(names) or 'none'}")
+    return spec

@@ -12,7 +12,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined, Template
+from jinja2 import Environment, FunctionLoader, StrictUndefined, Template
 
 __all__ = ["data", "fingerprint", "load_template", "render"]
 
@@ -64,7 +64,14 @@ def data(value: object, multiline: bool = False, limit: int = DATA_LIMIT) -> str
     return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
-_env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+def _source(name: str) -> str | None:
+    # `{% include "carts/_items.j2" %}`: shared fragments come from the package too.
+    resource = importlib.resources.files("aisle.prompts").joinpath(name)
+    return resource.read_text(encoding="utf-8") if resource.is_file() else None
+
+
+_env = Environment(loader=FunctionLoader(_source), undefined=StrictUndefined,
+                   keep_trailing_newline=True, autoescape=False)
 _env.filters["data"] = data
 
 

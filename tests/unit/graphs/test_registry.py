@@ -63,7 +63,7 @@ def test_context_and_input_schemas_are_json(name: str) -> None:
 
 
 def test_unknown_graph_lists_the_registered_ones() -> None:
-    with pytest.raises(ConfigurationError, match="registered: arag, ensemble"):
+    with pytest.raises(ConfigurationError, match="registered: arag, ensemble, carts"):
         get_graph_spec("cart")
 
 
