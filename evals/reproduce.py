@@ -55,6 +55,10 @@ def rebuild_suite(kept: dict[str, Any], data: Path) -> Suite[Any]:
     if run["suite"] == "arag":
         arag = ARAGEvalConfig.model_validate({**config, "data": data / "llmrank-games"})
         return ARAGSuite(arag, load_games(arag.data))
+    if run["suite"] == "carts":
+        from aisle.evals.carts_suite import CartsEvalConfig, CartsSuite
+
+        return CartsSuite(CartsEvalConfig.model_validate({**run["config"], "data": data}))
     if run["suite"] == "ensemble":
         # Ensemble runs of agents v1 were kept before the config named the version.
         config = {"agents_version": 1, **config}

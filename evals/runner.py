@@ -147,6 +147,11 @@ class Suite(ABC, Generic[C]):
         with cases only some tasks need (validation users for fitting, say) says so."""
         return True
 
+    def before_phase(self, phase: Sequence[str], earlier: Answers) -> None:
+        """Called before each phase runs with the answers stored so far for the earlier
+        phases' tasks, for a task that works on another task's answer (a judge scoring
+        a method's title). Default: nothing."""
+
     def run_key(self) -> dict[str, Any]:
         return {"answers": self.answer_key(), "covers": self.coverage()}
 
@@ -229,7 +234,10 @@ class EvalRunner(Generic[C]):
         ids = {c.id for c in cases}
         summary = RunSummary()
         sem = asyncio.Semaphore(max(1, self.suite.concurrency))
+        earlier: list[str] = []
         for phase in self.suite.phases():
+            self.suite.before_phase(phase, {task: self.stored(task) for task in earlier})
+            earlier += phase
             done = {task: set(self.stored(task)) & ids for task in phase}
             counts = {task: len(done[task]) for task in phase}
             totals = {task: sum(self.suite.applies(task, c) for c in cases) for task in phase}

@@ -138,3 +138,28 @@ def vllm_server() -> Iterator[object]:
     if alive:
         os.killpg(pid, signal.SIGKILL)
         pytest.fail(f"vLLM processes {alive} were still alive after stop()")
+
+
+@pytest.fixture
+def toy_bundles() -> Callable[..., Path]:
+    """`make(root, n=40)`: a toy `root/bundles/electronic/` folder in the bundles layout,
+    bundle b named "<kind>s" holding 2 + b % 3 items "BrandJ <kind> model N, black"
+    (kinds: cable, charger, mouse, keyboard, speaker, camera, in turn)."""
+    def make(root: Path, n: int = 40) -> Path:
+        kinds = ["cable", "charger", "mouse", "keyboard", "speaker", "camera"]
+        folder = root / "bundles" / "electronic"
+        folder.mkdir(parents=True)
+        intents, links, titles = ["bundle ID,intent"], ["bundle ID,item ID"], ["item ID,titles"]
+        item = 0
+        for b in range(n):
+            kind = kinds[b % len(kinds)]
+            intents.append(f"{b},{kind}s")
+            for j in range(2 + b % 3):
+                titles.append(f'{item},"Brand{j} {kind} model {item}, black"')
+                links.append(f"{b},{item}")
+                item += 1
+        (folder / "bundle_intent.csv").write_text("\n".join(intents) + "\n")
+        (folder / "bundle_item.csv").write_text("\n".join(links) + "\n")
+        (folder / "item_titles.csv").write_text("\n".join(titles) + "\n")
+        return root
+    return make

@@ -22,7 +22,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from aisle.cli import _common, arag, chat, ensemble, graphs, index, info, models, rec
+from aisle.cli import _common, arag, carts, chat, ensemble, graphs, index, info, models, rec
 from aisle.cli._common import err_console, log_internal_error, one_line, validation_message
 from aisle.errors import AisleError
 
@@ -106,6 +106,7 @@ app.add_typer(index.app, name="index")
 app.add_typer(graphs.app, name="graphs")
 app.add_typer(models.app, name="models")
 app.add_typer(rec.app, name="rec")
+app.add_typer(carts.app, name="carts")
 app.command("chat")(chat.chat)
 app.command("info")(info.info)
 

@@ -35,6 +35,7 @@ TREE = {
     "models": {"list", "pull", "path", "serve"},
     "graphs": {"list"},
     "rec": {"train", "recommend", "eval"},
+    "carts": {"title", "eval"},
     "chat": None,
     "info": None,
 }
