@@ -56,11 +56,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from aisle.agents.carts import (
     AGENTS_VERSION,
     PROMPTS_FINGERPRINT,
+    CriticError,
     LengthLimit,
     agents_version,
     check_length,
     cot_title,
     judge_coverage,
+    resolve_critic_mode,
     shown_items,
     single_pass_title,
 )
@@ -143,8 +145,8 @@ class CartsEvalConfig(BaseModel):
     domain: str
     n_bundles: int = Field(100, ge=1)
     seed: int = 2025
-    max_words: int | None = Field(5, ge=1, le=50)
-    max_chars: int | None = Field(None, ge=1, le=500)
+    max_words: int | None = Field(5, ge=1, le=20)
+    max_chars: int | None = Field(None, ge=1, le=80)
     model: str
     judge: str
     methods: tuple[Method, ...] = tuple(Method)
@@ -273,13 +275,16 @@ class CartsSuite(Suite[BundleCase]):
         if not title:
             return {"fits": None, "skipped": "no title"}
         items = shown_items(case.bundle.titles, self.config.carts.max_item_chars)
+        model = self.model(judge)
+        mode = resolve_critic_mode(model, "auto")
         try:
-            fits = await judge_coverage(self.model(judge), title, items, domain=self.domain)
-        except StructuredOutputError as e:
+            fits, probs = await judge_coverage(model, title, items, mode=mode,
+                                               domain=self.domain)
+        except (StructuredOutputError, CriticError) as e:
             logger.warning("the judge gave no valid answer on %s for bundle %s: %s", method,
                            case.id, e)
-            return {"fits": None, "error": str(e)[:300]}
-        return {"fits": fits, "title": title}
+            return {"fits": None, "error": str(e)[:300], "mode": mode}
+        return {"fits": fits, "probabilities": probs, "title": title, "mode": mode}
 
     # -- scoring ----------------------------------------------------------------------
 

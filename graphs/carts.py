@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
@@ -50,6 +50,8 @@ from typing_extensions import TypedDict
 from aisle.agents import Domain
 from aisle.agents.carts import (
     ArbiterPrompt,
+    CriticError,
+    CriticMode,
     ItemFeatures,
     LengthLimit,
     Miss,
@@ -58,6 +60,7 @@ from aisle.agents.carts import (
     extract_features,
     generate_titles,
     refine_title,
+    resolve_critic_mode,
     score_titles,
     shown_items,
     vote,
@@ -96,7 +99,12 @@ class CartsConfig(BaseModel):
         n_candidates: titles the generator writes.
         max_rounds: the most refinement rounds (0: generate, critique, arbitrate).
         arbiters: the judges of the final vote (prompt and, optionally, model each).
-        max_item_chars: the most characters of an item title the prompts show.
+        critic_mode: `logprob` (a Yes/No probability per item), `generate` (a written
+            reason and verdict per item), or `auto` (logprob where the backend has
+            logprobs).
+        max_item_chars: the most characters of an item title the prompts show (the
+            type of product is nearly always in its first words; long titles invite a
+            small model to copy them).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -105,7 +113,8 @@ class CartsConfig(BaseModel):
     max_rounds: int = Field(2, ge=0, le=10)
     arbiters: tuple[ArbiterSpec, ...] = Field(
         default=tuple(ArbiterSpec(prompt=p) for p in ArbiterPrompt), min_length=1)
-    max_item_chars: int = Field(200, ge=20, le=1000)
+    critic_mode: CriticMode | Literal["auto"] = "auto"
+    max_item_chars: int = Field(100, ge=20, le=1000)
 
 
 class CartsContext(GraphContext):
@@ -145,7 +154,8 @@ class Version(TypedDict):
     """One version of a candidate title, with both checks.
 
     `fits`/`reasons` are the critic's per-item verdicts (None when the critic failed);
-    `coverage` the share of items it fits (None when unknown)."""
+    `coverage` the share of items it fits (None when unknown); in the critic's logprob
+    mode `probabilities` holds P(Yes) per item."""
 
     title: str
     round: int
@@ -157,6 +167,7 @@ class Version(TypedDict):
     reasons: list[str] | None
     coverage: float | None
     critic_error: str | None
+    probabilities: NotRequired[list[float]]
 
 
 class Candidate(TypedDict):
@@ -291,6 +302,7 @@ async def critique(state: CartsState, runtime: Runtime[CartsContext]) -> dict[st
     """The critic's item-by-item verdict on every version not yet critiqued."""
     ctx = _ctx(runtime)
     model = await ctx.amodel_for("relevance_critic")
+    mode = resolve_critic_mode(model, ctx.config.critic_mode)
     round_ = state.get("round", 0)
     candidates = [Candidate(id=c["id"], versions=list(c["versions"]), stalled=c["stalled"])
                   for c in state.get("candidates", [])]
@@ -300,14 +312,16 @@ async def critique(state: CartsState, runtime: Runtime[CartsContext]) -> dict[st
     async def one(c: Candidate) -> AgentFailure | None:
         latest = c["versions"][-1]
         try:
-            verdict = await critique_title(model, latest["title"], state["shown"],
+            verdict = await critique_title(model, latest["title"], state["shown"], mode=mode,
                                            domain=ctx.domain)
-        except StructuredOutputError as e:
+        except (StructuredOutputError, CriticError) as e:
             logger.warning("critic failed on candidate %d: %s", c["id"], e)
             c["versions"][-1] = {**latest, "critic_error": str(e)[:300]}
             return _failure("relevance_critic", round_, e)
         c["versions"][-1] = {**latest, "fits": verdict.fits, "reasons": verdict.reasons,
                              "coverage": verdict.coverage}
+        if verdict.probabilities is not None:
+            c["versions"][-1]["probabilities"] = verdict.probabilities
         return None
 
     failed = [f for f in await asyncio.gather(*(one(c) for c in pending)) if f is not None]

@@ -4,7 +4,7 @@ the single-pass and chain-of-thought baselines; and the eval's LLM coverage judg
 
 from typing import Any
 
-from aisle.agents._role import Role, roles_version
+from aisle.agents._role import ChoiceRole, Role, roles_version
 from aisle.agents.carts._common import MAX_ITEM_CHARS, TITLE_MAX_CHARS, shown_items
 from aisle.agents.carts.arbiter import (
     ARBITER_ROLES,
@@ -22,10 +22,15 @@ from aisle.agents.carts.baselines import (
 )
 from aisle.agents.carts.critic import (
     COVERAGE_JUDGE,
+    COVERAGE_JUDGE_GENERATE,
     RELEVANCE_CRITIC,
+    RELEVANCE_CRITIC_LOGPROB,
+    CriticError,
+    CriticMode,
     Critique,
     critique_title,
     judge_coverage,
+    resolve_critic_mode,
 )
 from aisle.agents.carts.features import FEATURE_EXTRACTOR, ItemFeatures, extract_features
 from aisle.agents.carts.generator import TITLE_GENERATOR, generate_titles, titles_schema
@@ -43,13 +48,14 @@ from aisle.agents.carts.refiner import REFINER, Miss, refine_title
 # are never mixed.
 AGENTS_VERSION = 1
 
-ROLES: tuple[Role[Any], ...] = (
-    FEATURE_EXTRACTOR, TITLE_GENERATOR, RELEVANCE_CRITIC, REFINER, *ARBITER_ROLES.values(),
-    SINGLE_PASS, CHAIN_OF_THOUGHT, COVERAGE_JUDGE)
+ROLES: tuple[Role[Any] | ChoiceRole, ...] = (
+    FEATURE_EXTRACTOR, TITLE_GENERATOR, RELEVANCE_CRITIC, RELEVANCE_CRITIC_LOGPROB, REFINER,
+    *ARBITER_ROLES.values(), SINGLE_PASS, CHAIN_OF_THOUGHT, COVERAGE_JUDGE,
+    COVERAGE_JUDGE_GENERATE)
 
 # The fingerprint of `prompts/carts/` at each agents version, as stored in run keys; a
 # template change must bump AGENTS_VERSION and add its fingerprint here (a test checks).
-PROMPTS_FINGERPRINT: dict[int, str] = {1: "eb7f4ad9b0fa"}
+PROMPTS_FINGERPRINT: dict[int, str] = {1: "2324b9c410a4"}
 
 
 def agents_version() -> dict[str, object]:
@@ -62,16 +68,20 @@ __all__ = [
     "ARBITER_ROLES",
     "CHAIN_OF_THOUGHT",
     "COVERAGE_JUDGE",
+    "COVERAGE_JUDGE_GENERATE",
     "FEATURE_EXTRACTOR",
     "MAX_ITEM_CHARS",
     "PROMPTS_FINGERPRINT",
     "REFINER",
     "RELEVANCE_CRITIC",
+    "RELEVANCE_CRITIC_LOGPROB",
     "ROLES",
     "SINGLE_PASS",
     "TITLE_GENERATOR",
     "TITLE_MAX_CHARS",
     "ArbiterPrompt",
+    "CriticError",
+    "CriticMode",
     "Critique",
     "ItemFeatures",
     "LengthCheck",
@@ -88,6 +98,7 @@ __all__ = [
     "generate_titles",
     "judge_coverage",
     "refine_title",
+    "resolve_critic_mode",
     "score_titles",
     "scores_schema",
     "shown_items",

@@ -12,9 +12,10 @@ MAX_ITEM_CHARS = 200
 part a carousel title could use comes first). Longer titles are cut at a word boundary
 and end with an ellipsis."""
 
-TITLE_MAX_CHARS = 150
-"""The longest title an answer schema accepts: a bound that ends a looping answer, far
-above any limit a carousel uses. The limit itself is checked by code (`check_length`)."""
+TITLE_MAX_CHARS = 80
+"""The longest title an answer schema accepts: a bound that ends a looping answer (or a
+copied 200-character product title) and the longest limit `LengthLimit` allows. The
+limit itself is checked by code (`check_length`)."""
 
 
 def shown_items(items: Sequence[str], max_chars: int = MAX_ITEM_CHARS) -> list[str]:

@@ -1,4 +1,6 @@
-"""Title generator: n candidate titles from the items and their features."""
+"""Title generator: n candidate titles from the items' features (Generation-Augmented
+Generation: the generator sees what the feature extractor found, not the product titles,
+which a small model otherwise copies; it sees the titles only when no feature was found)."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ async def generate_titles(model: BaseChatModel, items: Sequence[str],
     answer = await TITLE_GENERATOR.ask(
         model, domain=domain, schema=titles_schema(n), items=list(items),
         shared=features.shared, distinguishing=features.distinguishing, n=n,
-        limit=limit.describe())
+        n_items=len(items), limit=limit.describe())
     seen: set[str] = set()
     out = []
     for raw in answer.value.model_dump().values():

@@ -21,7 +21,8 @@ _SPACE = re.compile(r"\s+")
 
 class LengthLimit(BaseModel):
     """A title's hard length limit: at most `max_words` words and/or `max_chars`
-    characters (at least one of them).
+    characters (at least one of them; at most 20 words and 80 characters, the longest
+    title the agents' answer schemas accept).
 
     Example:
         >>> LengthLimit(max_words=5).describe()
@@ -32,8 +33,8 @@ class LengthLimit(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_words: int | None = Field(None, ge=1, le=50)
-    max_chars: int | None = Field(None, ge=1, le=500)
+    max_words: int | None = Field(None, ge=1, le=20)
+    max_chars: int | None = Field(None, ge=1, le=80)
 
     @model_validator(mode="after")
     def _one_of(self) -> LengthLimit:

@@ -41,7 +41,10 @@ SINCE = {"arag/nli_logprob.j2#recommender": 6, "arag/nli_generate.j2#recommender
                            "carts/relevance_critic.j2", "carts/refiner.j2",
                            "carts/arbiter_relevance.j2", "carts/arbiter_shopper.j2",
                            "carts/arbiter_editor.j2", "carts/single_pass.j2",
-                           "carts/chain_of_thought.j2", "carts/coverage_judge.j2")}}
+                           "carts/chain_of_thought.j2", "carts/coverage_judge.j2",
+                           "carts/title_generator.j2#no-features",
+                           "carts/relevance_critic_logprob.j2",
+                           "carts/coverage_judge_generate.j2")}}
 HIST = ["Zelda: Breath of the Wild", "Mario Kart 8 <Deluxe>"]
 CANDS = [{"id": "i1", "title": "Pokemon Red"}, {"id": "i2", "title": "Halo 3"}]
 SHOES: dict[str, Any] = {"attributes": ["Brand", "Color"], "category": "Shoes",
@@ -74,7 +77,13 @@ CASES: dict[str, tuple[Domain, dict[str, Any]]] = {
     "carts/feature_extractor.j2": (CLOTHES, {"items": BUNDLE}),
     "carts/title_generator.j2": (CLOTHES, {
         "items": BUNDLE, "shared": ["swimwear", "women's"], "distinguishing": ["<bikini>"],
-        "n": 3, "limit": "at most 4 words"}),
+        "n": 3, "n_items": 2, "limit": "at most 4 words"}),
+    "carts/title_generator.j2#no-features": (CLOTHES, {
+        "items": BUNDLE, "shared": [], "distinguishing": [], "n": 3, "n_items": 2,
+        "limit": "at most 4 words"}),
+    "carts/relevance_critic_logprob.j2": (CLOTHES, {"item": BUNDLE[1],
+                                                    "title": "Summer Swimwear"}),
+    "carts/coverage_judge_generate.j2": (CLOTHES, {"items": BUNDLE, "title": "Summer Swimwear"}),
     "carts/relevance_critic.j2": (CLOTHES, {"items": BUNDLE, "title": "Summer Swimwear"}),
     "carts/refiner.j2": (CLOTHES, {
         "items": BUNDLE, "title": "Bikinis", "limit": "at most 4 words",
@@ -85,7 +94,7 @@ CASES: dict[str, tuple[Domain, dict[str, Any]]] = {
     "carts/arbiter_editor.j2": (CLOTHES, {"items": BUNDLE, "titles": TITLES}),
     "carts/single_pass.j2": (CLOTHES, {"items": BUNDLE, "limit": "at most 4 words"}),
     "carts/chain_of_thought.j2": (CLOTHES, {"items": BUNDLE, "limit": "at most 4 words"}),
-    "carts/coverage_judge.j2": (CLOTHES, {"items": BUNDLE, "title": "Summer Swimwear"}),
+    "carts/coverage_judge.j2": (CLOTHES, {"item": BUNDLE[0], "title": "Summer Swimwear"}),
     "ensemble/zeroshot.j2": (Domain(), {**SHOES, "examples": []}),
     "ensemble/fewshot.j2": (Domain(), {**SHOES, "examples": [
         {"title": "Adidas Samba white", "answer": '{"Brand": "Adidas", "Color": "white"}'}]}),

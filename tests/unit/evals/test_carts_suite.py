@@ -37,8 +37,9 @@ def embed(texts: list[str]) -> np.ndarray:
 
 def _kind(messages: list[BaseMessage]) -> str:
     text = str(messages[0].content)
-    items = text[text.index("<items>"):text.index("</items>")]
-    return next(k for k in KINDS if k in items)
+    tag = "items" if "<items>" in text else "common"  # the generator sees features only
+    shown = text[text.index(f"<{tag}>"):text.index(f"</{tag}>")]
+    return next(k for k in KINDS if k in shown)
 
 
 def _model(*, down: set[str] | None = None, invalid_cot: bool = False) -> FakeChatModel:

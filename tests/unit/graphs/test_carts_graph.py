@@ -314,3 +314,55 @@ def test_config_bounds() -> None:
         CartsConfig(arbiters=())
     with pytest.raises(ValidationError, match="agent_models"):
         CartsContext(agent_models={"critic": "fake"})  # type: ignore[dict-item]
+
+
+def _yes(p_yes: float) -> Any:
+    import math
+
+    from langchain_core.messages import AIMessage
+
+    top = [{"token": "Yes", "logprob": math.log(p_yes)},
+           {"token": "No", "logprob": math.log(1 - p_yes)}]
+    return AIMessage(content="Yes", response_metadata={"logprobs": {"content": [
+        {"token": "Yes", "logprob": top[0]["logprob"], "top_logprobs": top}]}})
+
+
+async def test_the_logprob_critic_asks_item_by_item() -> None:
+    """With logprobs (auto mode), one Yes/No call per (title, item): P(Yes) >= 0.5 fits,
+    and the probability is the reason the refiner reads."""
+    def judge(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
+        text = str(messages[0].content)
+        title = _title_of(messages)
+        item = re.search(r"<item>(.*?)</item>", text)
+        assert item, "the logprob critic shows one item"
+        if title == "HDMI Cables":
+            return _yes(0.9 if "HDMI" in item.group(1) else 0.2)
+        return _yes(0.8)
+
+    model = _model(scores={3: [1, 1, 9]})
+    model.by_schema["YesNo"] = judge  # type: ignore[index]
+    model.capabilities = Capabilities(json_schema=True, logprobs=True, max_top_logprobs=20)
+    with track_usage() as usage:
+        out = await _run(model, max_rounds=0)
+    assert usage.by_agent()["relevance_critic"].calls == 9  # 3 titles x 3 items
+    hdmi = out["candidates"][2]["versions"][0]
+    assert hdmi["fits"] == [False, False, True]
+    assert hdmi["probabilities"] == pytest.approx([0.2, 0.2, 0.9])
+    assert hdmi["reasons"][0] == "P(the title describes it) = 0.20"
+    assert out["result"]["title"] == "HDMI Cables"
+    assert out["result"]["coverage"] == pytest.approx(1 / 3)
+
+
+async def test_a_model_without_a_yes_no_answer_is_a_critic_failure() -> None:
+    from langchain_core.messages import AIMessage
+
+    model = _model(scores={3: [1, 1, 9]})
+    model.by_schema["YesNo"] = AIMessage(  # type: ignore[index]
+        content="The", response_metadata={"logprobs": {"content": [
+            {"token": "The", "logprob": -0.1, "top_logprobs": [{"token": "The",
+                                                                 "logprob": -0.1}]}]}})
+    model.capabilities = Capabilities(json_schema=True, logprobs=True, max_top_logprobs=20)
+    out = await _run(model, max_rounds=0)
+    assert [f["agent"] for f in out["failures"]] == ["relevance_critic"] * 3
+    assert "no Yes/No among the top 20" in out["failures"][0]["error"]
+    assert out["result"]["title"] == "HDMI Cables"  # the arbiters still decide
