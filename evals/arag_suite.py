@@ -481,13 +481,20 @@ class ARAGSuite(Suite[EvalCase]):
         return out
 
 
+def _games_split(data: GamesData) -> tuple[Any, Any]:
+    """The LLMRank Games sequences and the split every Games recommender trains on."""
+    from aisle.evals.rec_data import GAMES_VALID_USERS, games_dataset
+    from aisle.tools.recommenders import SplitConfig
+
+    return games_dataset(data), SplitConfig(valid_users=GAMES_VALID_USERS)
+
+
 def games_recommender_folder(data: GamesData, kind: ModelKind) -> Path:
     """Where `games_recommender` keeps the model (under AISLE_HOME/rec/)."""
-    from aisle.evals.rec_data import GAMES_VALID_USERS, games_dataset
-    from aisle.tools.recommenders import SplitConfig, checkpoint_dir
+    from aisle.tools.recommenders import checkpoint_dir
 
-    return checkpoint_dir(games_dataset(data), kind,
-                          split=SplitConfig(valid_users=GAMES_VALID_USERS))
+    dataset, split = _games_split(data)
+    return checkpoint_dir(dataset, kind, split=split)
 
 
 def games_recommender(data: GamesData, kind: ModelKind, *,
@@ -495,12 +502,10 @@ def games_recommender(data: GamesData, kind: ModelKind, *,
     """A recommender trained on the LLMRank Games split (`aisle rec train --dataset
     llmrank-games` trains the same one): loaded when trained, else trained now (a
     SASRec training resumes from its last finished epoch)."""
-    from aisle.evals.rec_data import GAMES_VALID_USERS, games_dataset
-    from aisle.tools.recommenders import SplitConfig, train_model
+    from aisle.tools.recommenders import train_model
 
-    return train_model(games_dataset(data), kind,
-                       split_config=SplitConfig(valid_users=GAMES_VALID_USERS),
-                       progress=progress)
+    dataset, split = _games_split(data)
+    return train_model(dataset, kind, split_config=split, progress=progress)
 
 
 def _metrics(ranks: Sequence[int | None]) -> dict[str, Any]:

@@ -144,6 +144,9 @@ def eval_cmd(
     rounds: int = _ROUNDS,
     candidates: int = _CANDIDATES,
     deterministic: bool = DECODING_OPTION,
+    concurrency: int = typer.Option(1, "--concurrency", min=1,
+                                    help="Bundles at once (with --batched the local server "
+                                         "decodes them together; not part of any key)."),
     out: Path | None = typer.Option(
         None, "--out", show_default=False,
         help="Results root (default AISLE_HOME/results). Files go under OUT/carts/<run id>/ "
@@ -167,7 +170,7 @@ def eval_cmd(
         config = CartsEvalConfig(
             data=data_root(data), domain=domain.value, n_bundles=bundles, seed=seed,
             max_words=max_words, max_chars=max_chars, model=model, judge=judge or model,
-            methods=chosen, deterministic=deterministic,
+            methods=chosen, deterministic=deterministic, concurrency=concurrency,
             carts=CartsConfig(max_rounds=rounds, n_candidates=candidates))
         EvalRunner.check_writable(root)
         suite = CartsSuite(config)
