@@ -11,9 +11,11 @@ test and held to the same deterministic length check:
 
 A second phase has an LLM judge (a model set apart from the model under test) say, item
 by item, whether each title describes the item (`judge[<spec>]:<method>`), and does the
-same for the crowd worker's own name (`judge[<spec>]:human`) as a reference row. The
-judge's model is part of the task's name, not of the answer key, so a new judge adds
-answers without re-running the methods.
+same for the crowd worker's own name (`judge[<spec>]:human`) as a reference row, and for
+the name of another bundle of the sample (`human_other`, a negative control: how much
+coverage each judge gives a title written for other items). The judge's model is part of
+the task's name, not of the answer key, so a new judge adds answers without re-running the
+methods.
 
 Metrics per method (report `metrics`; fractions in [0, 1], each with a bootstrap 95%
 interval over bundles). A title over the limit, or none, counts as no title: 0
@@ -39,6 +41,7 @@ refined winners, titles with no feasible candidate, agent failures).
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -86,6 +89,8 @@ logger = logging.getLogger(__name__)
 
 METRICS = ("compliance", "coverage_embedding", "coverage_llm", "rouge_l", "cosine_to_human")
 HUMAN = "human"
+OTHER = "human_other"
+REFERENCES = (HUMAN, OTHER)
 
 
 class Method(StrEnum):
@@ -186,6 +191,7 @@ class CartsSuite(Suite[BundleCase]):
         self._models: dict[str, BaseChatModel] = dict(models or {})
         self._embed = embed
         self._earlier: dict[str, Mapping[str, dict[str, Any]]] = {}
+        self.other_names = _other_names(self.sample, config.seed)
 
     # -- identity ---------------------------------------------------------------------
 
@@ -197,7 +203,7 @@ class CartsSuite(Suite[BundleCase]):
 
     def phases(self) -> list[list[str]]:
         methods = [m.value for m in self.config.methods]
-        return [methods, [judge_task(self.config.judge, m) for m in [*methods, HUMAN]]]
+        return [methods, [judge_task(self.config.judge, m) for m in [*methods, *REFERENCES]]]
 
     def answer_key(self) -> dict[str, Any]:
         c = self.config
@@ -266,6 +272,8 @@ class CartsSuite(Suite[BundleCase]):
     async def _judge(self, judge: str, method: str, case: BundleCase) -> dict[str, Any]:
         if method == HUMAN:
             title = case.bundle.name
+        elif method == OTHER:
+            title = self.other_names.get(case.id)
         else:
             stored = self._earlier.get(method, {}).get(case.id)
             if stored is None:
@@ -311,6 +319,7 @@ class CartsSuite(Suite[BundleCase]):
         for b in self.sample:
             texts.update(b.titles)
             texts.add(b.name or "")
+        texts.update(self.other_names.values())
         for m in methods:
             texts.update(v["title"] for v in answers.get(m, {}).values() if v.get("title"))
         ordered = sorted(texts)
@@ -329,7 +338,7 @@ class CartsSuite(Suite[BundleCase]):
                 "coverage_embedding": coverage_share(vec[title], items, fit["threshold"]),
                 "coverage_llm": sum(fits) / len(fits) if fits else None,
             }
-            if method != HUMAN:
+            if method not in REFERENCES:
                 out["rouge_l"] = rouge_l(title, bundle.name or "")
                 out["cosine_to_human"] = float(vec[title] @ vec[bundle.name or ""])
             return out
@@ -337,9 +346,10 @@ class CartsSuite(Suite[BundleCase]):
         per: dict[str, dict[str, dict[str, float | None]]] = {}  # held to the limit
         raw: dict[str, dict[str, dict[str, float | None]]] = {}  # every title written
         judge_failures: dict[str, int] = {}
-        for m in [*methods, HUMAN]:
-            stored = answers.get(m, {}) if m != HUMAN else {b: {"title": cases[b].name}
-                                                            for b in cases}
+        references = {HUMAN: {b: {"title": cases[b].name} for b in cases},
+                      OTHER: {b: {"title": n} for b, n in self.other_names.items()}}
+        for m in [*methods, *REFERENCES]:
+            stored = references[m] if m in references else answers.get(m, {})
             judged = answers.get(judge_task(c.judge, m), {})
             per[m], raw[m] = {}, {}
             judge_failures[m] = sum(1 for v in judged.values() if v.get("error"))
@@ -350,7 +360,7 @@ class CartsSuite(Suite[BundleCase]):
                 s = scores(m, cases[bid], title, judged.get(bid))
                 raw[m][bid] = s
                 per[m][bid] = s if s["compliance"] else {k: 0.0 for k in s}
-        metrics = {m: _summary(per[m], c.seed) for m in [*methods, HUMAN] if per[m]}
+        metrics = {m: _summary(per[m], c.seed) for m in [*methods, *REFERENCES] if per[m]}
         unconstrained = {m: _summary(raw[m], c.seed) for m in methods if raw[m]}
         paired: dict[str, dict[str, Any]] = {}
         if Method.carts.value in per:
@@ -372,7 +382,7 @@ class CartsSuite(Suite[BundleCase]):
             "threshold": fit, "metrics": metrics, "unconstrained": unconstrained,
             "paired": paired, "judge": {"model": c.judge, "failures": judge_failures},
             "usage": {m: _usage(answers.get(m, {})) for m in methods if answers.get(m)},
-            "judge_usage": _usage({k: v for m in [*methods, HUMAN]
+            "judge_usage": _usage({k: v for m in [*methods, *REFERENCES]
                                    for k, v in answers.get(judge_task(c.judge, m), {}).items()}),
             "invalid_answers": {m: sum(1 for v in answers.get(m, {}).values() if v.get("error"))
                                 for m in methods},
@@ -387,6 +397,19 @@ class CartsSuite(Suite[BundleCase]):
         path = folder / "report.png"
         carts_chart(report, path)
         return [path]
+
+
+def _other_names(sample: Sequence[Bundle], seed: int) -> dict[str, str]:
+    """For each bundle, the human name of another bundle of the sample with a different
+    name (seeded), the judges' negative control; none when no other name exists."""
+    rng = random.Random(f"other:{seed}")
+    out: dict[str, str] = {}
+    for b in sample:
+        others = [o.name for o in sample
+                  if o.id != b.id and o.name and b.name and o.name.lower() != b.name.lower()]
+        if others:
+            out[b.id] = rng.choice(others)
+    return out
 
 
 def _short(spec: str) -> str:
@@ -503,7 +526,10 @@ def carts_markdown(report: dict[str, Any]) -> str:
         cells = [(f"{row[k]:.4f} [{row['ci95'][k][0]:.3f}, {row['ci95'][k][1]:.3f}]"
                   if k in row else "-") for k in METRICS]
         lines.append(f"| {m} | {row['n_bundles']} | " + " | ".join(cells) + " |")
-    lines += ["", f"Embedding judge: cosine >= {th['threshold']:.4f} (balanced accuracy "
+    lines += ["", "`human`: the crowd worker's name for the bundle; `human_other`: the name of "
+              "another bundle of the sample, a negative control (the coverage a judge gives a "
+              "title written for other items).", "",
+              f"Embedding judge: cosine >= {th['threshold']:.4f} (balanced accuracy "
               f"{th['balanced_accuracy']:.3f} on {th['bundles']} names outside the sample). "
               f"LLM judge: `{report['judge']['model']}`, failures "
               f"{report['judge']['failures']}.", ""]

@@ -89,7 +89,7 @@ async def test_titles_are_held_to_the_limit_and_judged(tmp_path: Path,
     assert summary.stored[judge_task("fake:judge", "human")] == 8
     report = runner.report()
     m = report["metrics"]
-    assert set(m) == {"single_pass", "chain_of_thought", "carts", "human"}
+    assert set(m) == {"single_pass", "chain_of_thought", "carts", "human", "human_other"}
     for method in ("single_pass", "chain_of_thought", "carts"):
         assert set(METRICS) <= set(m[method])
         assert all(0.0 <= m[method][k] <= 1.0 for k in METRICS)
@@ -103,6 +103,9 @@ async def test_titles_are_held_to_the_limit_and_judged(tmp_path: Path,
     # The human row: names are "<kind>s", judged like any title (no ROUGE with itself).
     assert "rouge_l" not in m["human"]
     assert m["human"]["compliance"] == 1.0
+    # The negative control: another kind's name covers none of the items by embedding.
+    assert summary.stored[judge_task("fake:judge", "human_other")] == 8
+    assert m["human_other"]["coverage_embedding"] < m["human"]["coverage_embedding"]
     # CARTS's "<Kind>s" equals the human name up to case: ROUGE-L 1.
     assert m["carts"]["rouge_l"] == pytest.approx(1.0)
     paired = report["paired"]["single_pass"]["compliance"]
@@ -152,6 +155,10 @@ def test_the_sample_and_the_threshold_set_do_not_overlap(tmp_path: Path,
     assert len(suite.sample) == 8
     assert not {b.id for b in suite.sample} & {b.id for b in suite.fit_set}
     assert suite.slug() == "electronic-8-under-test-3w"
+    names = {b.id: b.name for b in suite.sample}
+    assert set(suite.other_names) == set(names)
+    assert all(other != names[b] for b, other in suite.other_names.items())
+    assert set(suite.other_names.values()) <= set(names.values())
 
 
 def test_config_errors(tmp_path: Path, toy_bundles: ToyBundles) -> None:
