@@ -346,10 +346,12 @@ class CartsSuite(Suite[BundleCase]):
         per: dict[str, dict[str, dict[str, float | None]]] = {}  # held to the limit
         raw: dict[str, dict[str, dict[str, float | None]]] = {}  # every title written
         judge_failures: dict[str, int] = {}
-        references = {HUMAN: {b: {"title": cases[b].name} for b in cases},
+        references: dict[str, dict[str, dict[str, Any]]] = {
+            HUMAN: {b: {"title": cases[b].name} for b in cases},
                       OTHER: {b: {"title": n} for b, n in self.other_names.items()}}
         for m in [*methods, *REFERENCES]:
-            stored = references[m] if m in references else answers.get(m, {})
+            stored: Mapping[str, Mapping[str, Any]] = (
+                references[m] if m in references else answers.get(m, {}))
             judged = answers.get(judge_task(c.judge, m), {})
             per[m], raw[m] = {}, {}
             judge_failures[m] = sum(1 for v in judged.values() if v.get("error"))
