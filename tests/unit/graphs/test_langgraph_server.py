@@ -158,16 +158,26 @@ def _check_ensemble(inputs: dict[str, Any], output: dict[str, Any]) -> None:
     assert all(a["error"] is None for a in output["answers"])
 
 
+def _check_carts(inputs: dict[str, Any], output: dict[str, Any]) -> None:
+    result = output["result"]
+    assert result["satisfied"] is True
+    assert len(result["title"].split()) <= inputs["max_words"]
+    assert output["failures"] == []
+
+
 ARAG_INPUT = {"history": [{"id": "h1", "title": "Zelda"}],
               "candidates": [{"id": "a", "title": "Mario"}, {"id": "b", "title": "Halo"}]}
 ENSEMBLE_INPUT = {"product": {"title": "Nike Pegasus 40 black", "category": "Shoes"},
                   "attributes": ["Brand", "Color"]}
+CARTS_INPUT = {"items": ["Anker USB-C cable 2 m", "Belkin USB-C charging cable"],
+               "max_words": 3}
 
 # graph -> (input, a valid JSON context on fake models, what the output must satisfy)
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any],
                        Callable[[dict[str, Any], dict[str, Any]], None]]] = {
     "arag": (ARAG_INPUT, {"model": "fake:schema"}, _check_arag),
     "ensemble": (ENSEMBLE_INPUT, {"labelers": ["fake:schema@zeroshot"]}, _check_ensemble),
+    "carts": (CARTS_INPUT, {"model": "fake:schema", "config": {"max_rounds": 1}}, _check_carts),
 }
 
 # graph -> (input, a context the graph's schema rejects, a fragment of the error)
@@ -177,6 +187,8 @@ BAD_CONTEXTS = [
     pytest.param("ensemble", ENSEMBLE_INPUT,
                  {"labelers": ["fake:schema@zeroshot", "fake:schema@zeroshot"]},
                  "labeler names must be distinct", id="ensemble-duplicate-labelers"),
+    pytest.param("carts", CARTS_INPUT, {"model": "fake:schema", "config": {"max_rounds": 11}},
+                 "max_rounds", id="carts-unbounded-loop"),
 ]
 
 
