@@ -577,16 +577,9 @@ def carts_markdown(report: dict[str, Any]) -> str:
 
 def carts_chart(report: dict[str, Any], path: Path) -> None:
     """Bars of every metric per method, with 95% intervals."""
-    from aisle.errors import MissingDependencyError
+    from aisle.evals.report import pyplot
 
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise MissingDependencyError("matplotlib", "eval charts",
-                                     install="pip install 'aisle[eval]'") from e
+    plt = pyplot()
     methods = list(report["metrics"])
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / max(1, len(methods))

@@ -35,7 +35,6 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aisle.errors import MissingDependencyError
 from aisle.evals.metrics import Interval, hit_at_k, ndcg_at_k
 from aisle.evals.rec_data import RecData
 from aisle.evals.runner import Answers, Suite
@@ -373,14 +372,9 @@ def training_chart(report: dict[str, Any], path: Path, title: str,
     """Left: validation NDCG@10 and training loss per epoch of every model trained in
     epochs (one-pass models as a flat line at their validation NDCG@10). Right: the
     test metrics with their 95% intervals."""
-    try:
-        import matplotlib
+    from aisle.evals.report import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise MissingDependencyError("matplotlib", "eval charts",
-                                     install="pip install 'aisle[eval]'") from e
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, (curve, bars) = plt.subplots(1, 2, figsize=(12, 4.5))

@@ -7,9 +7,26 @@ from typing import Any
 
 from aisle.errors import MissingDependencyError
 
-__all__ = ["ensemble_markdown", "ranking_chart", "ranking_markdown"]
+__all__ = ["ensemble_markdown", "pyplot", "ranking_chart", "ranking_markdown"]
 
 SHOWN = ("ndcg@1", "ndcg@5", "ndcg@10", "ndcg@20", "hit@1", "hit@5", "hit@10")
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (files only, no display).
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed (the `eval` extra).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise MissingDependencyError("matplotlib", "eval charts",
+                                     install="pip install 'aisle[eval]'") from e
+    return plt
 
 
 def ranking_markdown(result: dict[str, Any], title: str) -> str:
@@ -56,14 +73,7 @@ def _cell(value: Any) -> str:
 
 def ranking_chart(result: dict[str, Any], path: Path, title: str) -> None:
     """A bar chart of NDCG@5 and Hit@5 per method with 95% intervals."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise MissingDependencyError("matplotlib", "eval charts",
-                                     install="pip install 'aisle[eval]'") from e
+    plt = pyplot()
     methods = list(result["metrics"])
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(methods) + 2), 4))
     width = 0.38
