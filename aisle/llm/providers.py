@@ -423,7 +423,8 @@ class FakeProvider(Provider):
     """`fake`: a `FakeChatModel` built from the keyword arguments (`responses=[...]`);
     `fake:schema` answers every structured request with a minimal schema-valid object
     (for running a graph's wiring with no model, e.g. under `langgraph dev`; never for
-    results)."""
+    results); `fake:hash` with a schema-valid object whose choices follow a hash of
+    the prompt (the same in every process: engine agreement tests)."""
 
     name = "fake"
     description = "scripted answers, for unit tests of graph logic ('fake:schema': any schema)"
@@ -434,9 +435,13 @@ class FakeProvider(Provider):
             from aisle.testing.schema_instance import schema_reply
 
             return FakeChatModel(responses=[schema_reply], cycle=True, **options.kwargs)
+        if model == "hash":
+            from aisle.testing.schema_instance import hashed_reply
+
+            return FakeChatModel(responses=[hashed_reply], cycle=True, **options.kwargs)
         if model:
             raise ConfigurationError(f"unknown fake model {model!r}: use 'fake' (scripted "
-                                     "with responses=[...]) or 'fake:schema'")
+                                     "with responses=[...]), 'fake:schema' or 'fake:hash'")
         return FakeChatModel(**options.kwargs)
 
 
