@@ -22,7 +22,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from aisle.cli import _common, arag, carts, chat, ensemble, graphs, index, info, models, rec
+from aisle.cli import _common, arag, carts, chat, ensemble, gdo, graphs, index, info, models, rec
 from aisle.cli._common import err_console, log_internal_error, one_line, validation_message
 from aisle.errors import AisleError
 
@@ -107,6 +107,7 @@ app.add_typer(graphs.app, name="graphs")
 app.add_typer(models.app, name="models")
 app.add_typer(rec.app, name="rec")
 app.add_typer(carts.app, name="carts")
+app.add_typer(gdo.app, name="gdo")
 app.command("chat")(chat.chat)
 app.command("info")(info.info)
 

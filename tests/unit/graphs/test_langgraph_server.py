@@ -165,6 +165,14 @@ def _check_carts(inputs: dict[str, Any], output: dict[str, Any]) -> None:
     assert output["failures"] == []
 
 
+def _check_gdo(inputs: dict[str, Any], output: dict[str, Any]) -> None:
+    [stats] = output["stats"]
+    assert stats["rows_in"] == len(inputs["rows"])
+    assert stats["failed"] == 0
+    assert output["output"]
+    assert output["stopped"] is None
+
+
 ARAG_INPUT = {"history": [{"id": "h1", "title": "Zelda"}],
               "candidates": [{"id": "a", "title": "Mario"}, {"id": "b", "title": "Halo"}]}
 ENSEMBLE_INPUT = {"product": {"title": "Nike Pegasus 40 black", "category": "Shoes"},
@@ -172,12 +180,17 @@ ENSEMBLE_INPUT = {"product": {"title": "Nike Pegasus 40 black", "category": "Sho
 CARTS_INPUT = {"items": ["Anker USB-C cable 2 m", "Belkin USB-C charging cable"],
                "max_words": 3}
 
+GDO_INPUT = {"rows": [{"title": "Sony Alpha 7"}, {"title": "Lego castle"}]}
+GDO_PIPELINE = {"steps": [{"op": "map", "name": "brand", "udp": {
+    "prompt": "Brand of <t>{{ title }}</t>?", "output": {"brand": "string"}}}]}
+
 # graph -> (input, a valid JSON context on fake models, what the output must satisfy)
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any],
                        Callable[[dict[str, Any], dict[str, Any]], None]]] = {
     "arag": (ARAG_INPUT, {"model": "fake:schema"}, _check_arag),
     "ensemble": (ENSEMBLE_INPUT, {"labelers": ["fake:schema@zeroshot"]}, _check_ensemble),
     "carts": (CARTS_INPUT, {"model": "fake:schema", "config": {"max_rounds": 1}}, _check_carts),
+    "gdo": (GDO_INPUT, {"model": "fake:hash", "pipeline": GDO_PIPELINE}, _check_gdo),
 }
 
 # graph -> (input, a context the graph's schema rejects, a fragment of the error)
@@ -189,6 +202,9 @@ BAD_CONTEXTS = [
                  "labeler names must be distinct", id="ensemble-duplicate-labelers"),
     pytest.param("carts", CARTS_INPUT, {"model": "fake:schema", "config": {"max_rounds": 11}},
                  "max_rounds", id="carts-unbounded-loop"),
+    pytest.param("gdo", GDO_INPUT, {"model": "fake:hash", "pipeline": {"steps": [
+        {"op": "frobnicate", "udp": {"prompt": "x"}}]}}, "unknown operator",
+                 id="gdo-unknown-operator"),
 ]
 
 
