@@ -431,7 +431,9 @@ class MatchOp(Operator):
         columns: the columns blocking compares (default: all but the id).
         blocking: `hybrid` (embedding and TF-IDF neighbours, united), `embedding`
             (MiniLM) or `tfidf` (character n-grams); `tools.blocking`.
-        k: neighbours per record, direction and blocking method.
+        k: neighbours per record, direction and blocking method (5: on Abt-Buy,
+            hybrid blocking at k=5 keeps 99.8% of the true matches in 114x fewer pairs
+            than the cross product; `benchmarks/bench_gdo.py`).
         min_score: drop candidate pairs below this score.
     """
 
@@ -441,7 +443,7 @@ class MatchOp(Operator):
     right_id: str | None = None
     columns: list[str] | None = None
     blocking: Literal["hybrid", "embedding", "tfidf"] = "hybrid"
-    k: int = Field(10, ge=1, le=1000)
+    k: int = Field(5, ge=1, le=1000)
     min_score: float | None = None
     decision: ClassVar[str | None] = "match"
     cascade_scores: ClassVar[tuple[str, ...]] = ("embedding",)
