@@ -85,7 +85,8 @@ class OperatorResult:
     Attributes:
         table: the output table.
         stats: rows in and out, tasks, how many the cascade decided and the share sent
-            to the LLM, calls, tokens, cache hits, failed and not-run tasks, seconds.
+            to the LLM, calls, tokens, cache hits, failed and not-run tasks (and up to
+            three distinct reasons), seconds.
         stopped: why the pipeline must stop after this step (the budget), or None.
     """
 
@@ -308,6 +309,8 @@ async def run_operator(op: Operator, table: pd.DataFrame, rt: Runtime | None = N
         "prompt_tokens": sum(r["prompt_tokens"] for r in flat),
         "completion_tokens": sum(r["completion_tokens"] for r in flat),
         "failed": sum(1 for e in errors if e is not None),
+        # the first few distinct reasons, so a run's stats say why rows failed
+        "errors": sorted({e for e in errors if e is not None})[:3],
         "not_run": not_run,
         "seconds": round(time.perf_counter() - start, 3),
         **({"blocking": plan.extra["blocking"]} if plan.extra.get("blocking") else {}),

@@ -7,8 +7,10 @@ import asyncio
 import importlib.util
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from langchain_core.language_models import BaseChatModel
 
@@ -254,3 +256,31 @@ def test_ray_missing_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ConfigurationError, match=r"pip install 'aisle\[ray\]'"):
         RayEngine()
+
+
+@needs_ray
+@ray_warnings
+async def test_a_gdo_pipeline_gives_the_same_table_on_both_engines(ray_engine: Engine,
+                                                                   tmp_path: Path) -> None:
+    """The operators' own row function (`UDPCall`, model `fake:hash`) through the
+    pipeline graph: same output table, row for row, on the local and the ray engine."""
+    from aisle.agents.gdo import Pipeline
+    from aisle.graphs.gdo import GDOContext, run_pipeline
+
+    pipeline = Pipeline.from_yaml("""
+model: fake:hash
+concurrency: 4
+steps:
+  - op: extract
+    name: specs
+    attributes: {brand: string, megapixels: integer}
+    udp: {prompt: "Specs of <t>{{ title }}</t>?"}
+""")
+    table = pd.DataFrame({"title": [f"product {i}" for i in range(40)]})
+    local, _ = await run_pipeline(pipeline, table, context=GDOContext(
+        engine="local", workdir=str(tmp_path / "local")))
+    ray_out, state = await run_pipeline(pipeline, table, context=GDOContext(
+        engine="ray", workdir=str(tmp_path / "ray")))
+    assert [s["tasks"] for s in state["stats"]] == [40]
+    assert local.equals(ray_out)
+    assert local["megapixels"].nunique() > 1  # the answers really vary by row

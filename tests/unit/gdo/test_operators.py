@@ -314,3 +314,12 @@ async def test_fitted_thresholds_from_python_override_the_spec() -> None:
     result = await run_operator(op, table, Runtime(
         model=fake, thresholds={"detect_errors": Thresholds(0.0, 0.99)}))
     assert result.table["city_is_error"].tolist() == [False, False, True]
+
+
+async def test_stats_name_why_rows_failed() -> None:
+    fake = FakeChatModel(by_schema={"brand": "not json"})
+    op = MapOp(name="brand", udp=UDP(prompt="<t>{{ title }}</t>", output={"brand": "string"}))
+    result = await run_operator(op, TITLES, Runtime(model=fake))
+    assert result.stats["failed"] == 3
+    [reason] = result.stats["errors"]
+    assert "StructuredOutputError" in reason
