@@ -31,7 +31,12 @@ async def test_match_operator_on_real_pairs(shared_data_dir: Callable[..., Path]
     assert m["tp"] + m["fp"] + m["fn"] <= 6
 
 
-async def test_yaml_pipeline_on_the_embedded_model(tmp_path: Path) -> None:
+async def test_yaml_pipeline_on_the_embedded_model(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from aisle.settings import get_settings
+
+    monkeypatch.setenv("AISLE_CACHE_ENABLED", "true")  # the rerun's answers come from it
+    get_settings.cache_clear()
     pipeline = Pipeline.from_yaml(f"""
 name: tidy
 model: {MODEL}
