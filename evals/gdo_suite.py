@@ -49,7 +49,8 @@ __all__ = ["GDOEvalConfig", "Method", "Task", "check_merge", "evaluate", "identi
 Task = Literal["match", "impute", "detect"]
 Method = Literal["llm", "cascade", "baseline"]
 
-PROMPTS = {"match": "gdo/match.j2", "impute": "gdo/impute.j2", "detect": "gdo/detect.j2"}
+PROMPTS = {"match": "gdo/match.j2", "impute": "gdo/impute.j2", "detect": "gdo/detect.j2",
+           "match_yesno": "gdo/match_yesno.j2", "detect_yesno": "gdo/detect_yesno.j2"}
 
 
 @dataclass
@@ -69,6 +70,10 @@ class GDOEvalConfig:
         shots: few-shot examples from the train split.
         llm_share: the cascade's target share of rows sent to the LLM.
         concurrency: rows in flight.
+        decide: matching and detection: `json` (the model writes the boolean) or
+            `logprob` (P(Yes) of a one-token answer against a threshold fitted for F1 on
+            `valid_limit` validation rows; the method's key gets `_logprob`).
+        valid_limit: validation rows the logprob threshold is fitted on.
         embed: texts -> vectors (default MiniLM).
     """
 
@@ -82,6 +87,8 @@ class GDOEvalConfig:
     shots: int = 4
     llm_share: float = 1 / 3
     concurrency: int = 2
+    decide: Literal["json", "logprob"] = "json"
+    valid_limit: int = 100
     embed: Callable[[Sequence[str]], Any] | None = None
     progress: Callable[[str, int, int], None] | None = None
 
@@ -99,7 +106,7 @@ def _sample(n: int, limit: int | None, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(n), limit))
 
 
-def _udp(task: Task, model: Any, examples: list[Example], max_tokens: int) -> UDP:
+def _udp(task: str, model: Any, examples: list[Example], max_tokens: int) -> UDP:
     """The shipped eval UDP (`prompts/gdo/<task>.j2`) with its few-shot examples."""
     prompt = files("aisle.prompts").joinpath(PROMPTS[task]).read_text(encoding="utf-8")
     return UDP(prompt=prompt, examples=examples, max_tokens=max_tokens,
@@ -123,6 +130,22 @@ def _runtime(config: GDOEvalConfig, **kwargs: Any) -> Runtime:
         raise ConfigurationError("the llm and cascade methods need --model")
     return Runtime(model=config.model, concurrency=config.concurrency,
                    progress=config.progress, **kwargs)
+
+
+def _fit_threshold(fit: Any, gold: Sequence[int]) -> tuple[float, dict[str, Any]]:
+    """The P(Yes) threshold with the best F1 on the validation rows the operator just
+    answered (`decide: logprob`), and what fitting it cost."""
+    p_yes = [a.get("p_yes", 0.0) if isinstance(a, dict) else 0.0 for a in fit.answers]
+    if not any(gold):
+        raise ConfigurationError("the validation sample holds no positive row: raise "
+                                 "--valid-limit")
+    threshold, f1 = wr.best_threshold(p_yes, gold)
+    return float(threshold), {"threshold": round(float(threshold), 6),
+                              "valid_f1": round(f1, 6), "valid_rows": len(gold),
+                              "calls": fit.stats["calls"],
+                              "prompt_tokens": fit.stats["prompt_tokens"],
+                              "seconds": fit.stats["seconds"],
+                              "failed": fit.stats["failed"]}
 
 
 # ---------------------------------------------------------------------------- match
@@ -155,10 +178,21 @@ async def _eval_match(config: GDOEvalConfig) -> dict[str, Any]:
                 **_usage({}, len(test), time.perf_counter() - start),
                 "method": "MiniLM cosine of the two records, threshold fit on valid"}
     train = wr.load_pairs(config.data, "train")
-    udp = _udp("match", config.model, _match_shots(train, config.shots), 16)
-    op = MatchOp(udp=udp)
+    logprob = config.decide == "logprob"
+    udp = _udp("match_yesno" if logprob else "match", config.model,
+               _match_shots(train, config.shots), 16)
+    op = MatchOp(udp=udp, decide=config.decide)
     thresholds: dict[str, Thresholds] = {}
     extra: dict[str, Any] = {}
+    if logprob:
+        valid_all = wr.load_pairs(config.data, "valid")
+        valid = [valid_all[i] for i in _sample(len(valid_all), config.valid_limit, config.seed)]
+        vleft, vright = _pair_frames(valid)
+        fit = await run_operator(op, vleft, _runtime(
+            config, right=vright, pairs=[(i, i) for i in range(len(valid))],
+            embed=config.embedder()))
+        threshold, extra["fit"] = _fit_threshold(fit, [p.label for p in valid])
+        op = op.model_copy(update={"threshold": threshold})
     if config.method == "cascade":
         from aisle.agents.gdo import CascadeSpec
         from aisle.tools.blocking import cosine_pairs, record_text
@@ -170,7 +204,7 @@ async def _eval_match(config: GDOEvalConfig) -> dict[str, Any]:
                               config.embedder())
         t = fit_thresholds(scores, [p.label for p in valid], llm_share=config.llm_share)
         thresholds = {"match": t}
-        op = MatchOp(udp=udp, cascade=CascadeSpec(score="embedding"))
+        op = op.model_copy(update={"cascade": CascadeSpec(score="embedding")})
         extra["thresholds"] = {"low": t.low, "high": t.high, "fit_on": "valid",
                                "target_llm_share": round(config.llm_share, 4)}
     left, right = _pair_frames(test)
@@ -266,10 +300,19 @@ async def _eval_detect(config: GDOEvalConfig) -> dict[str, Any]:
         row = {str(k): v for k, v in data.table.loc[r].items()}
         shots.append(Example(input={"row": row, "column": c, "value": row[c]},
                              output={"is_error": not clean}))
-    udp = _udp("detect", config.model, shots, 16)
-    op = DetectErrorsOp(udp=udp, columns=sorted(set(cells.col_name)))
+    logprob = config.decide == "logprob"
+    udp = _udp("detect_yesno" if logprob else "detect", config.model, shots, 16)
+    op = DetectErrorsOp(udp=udp, columns=sorted(set(cells.col_name)), decide=config.decide)
     thresholds: dict[str, Thresholds] = {}
     extra: dict[str, Any] = {}
+    if logprob:
+        valid_all = data.labels["valid"].reset_index(drop=True)
+        valid = valid_all.iloc[_sample(len(valid_all), config.valid_limit, config.seed)]
+        fit_cells = [(position[r], c) for r, c in zip(valid.row_id, valid.col_name, strict=True)]
+        fit_op = op.model_copy(update={"columns": sorted(set(valid.col_name))})
+        fit = await run_operator(fit_op, table, _runtime(config, cells=fit_cells))
+        threshold, extra["fit"] = _fit_threshold(fit, [int(v == 0) for v in valid.is_clean])
+        op = op.model_copy(update={"threshold": threshold})
     if config.method == "cascade":
         from aisle.agents.gdo import CascadeSpec
 
@@ -279,8 +322,7 @@ async def _eval_detect(config: GDOEvalConfig) -> dict[str, Any]:
         t = fit_thresholds(scores, [int(v == 0) for v in fit_cells.is_clean],
                            llm_share=config.llm_share)
         thresholds = {"detect_errors": t}
-        op = DetectErrorsOp(udp=udp, columns=sorted(set(cells.col_name)),
-                            cascade=CascadeSpec(score="frequency"))
+        op = op.model_copy(update={"cascade": CascadeSpec(score="frequency")})
         extra["thresholds"] = {"low": t.low, "high": t.high, "fit_on": "train+valid",
                                "target_llm_share": round(config.llm_share, 4),
                                "score": "1 / the value's count in its column (0 for empty)"}
@@ -301,10 +343,13 @@ async def evaluate(config: GDOEvalConfig) -> dict[str, Any]:
         raise ConfigurationError(f"unknown task {config.task!r}: use match, impute or detect")
     if not Path(config.data).is_dir():  # noqa: ASYNC240 (one stat before the run)
         raise ConfigurationError(f"--data {config.data} is not a folder")
+    if config.decide == "logprob" and (config.task == "impute" or config.method == "baseline"):
+        raise ConfigurationError("--decide logprob is for the llm and cascade methods of "
+                                 "match and detect (yes/no decisions)")
     metrics = await runners[config.task](config)
     model = None if config.method == "baseline" else (
         config.model if isinstance(config.model, str) else type(config.model).__name__)
-    return {**identity(config), "method": config.method, "model": model,
+    return {**identity(config), "method": method_key(config), "model": model,
             "shots": None if config.method == "baseline" else config.shots,
             "agents_version": AGENTS_VERSION, "prompts": fingerprint("gdo"),
             "metrics": {k: (round(v, 6) if isinstance(v, float) else v)
@@ -320,18 +365,24 @@ def identity(config: GDOEvalConfig) -> dict[str, Any]:
             "limit": config.limit, "seed": config.seed if config.limit else None}
 
 
+def method_key(config: GDOEvalConfig) -> str:
+    """The method's key under `metrics`: `llm`, `cascade`, `baseline`, or with
+    `--decide logprob` `llm_logprob` / `cascade_logprob`."""
+    return config.method + ("_logprob" if config.decide == "logprob" else "")
+
+
 def check_merge(existing: dict[str, Any] | None, config: GDOEvalConfig, *,
                 replace: bool = False) -> None:
     """Raise `ConfigurationError` now if this run's result could not go into the file."""
     if existing is None:
         return
-    run = {**identity(config), "method": config.method}
+    run = {**identity(config), "method": method_key(config)}
     for key in IDENTITY:
         if existing.get(key) != run[key]:
             raise ConfigurationError(f"the result file holds {key}={existing.get(key)!r}, "
                                      f"this run {key}={run[key]!r}: use another --out")
-    if config.method in existing.get("metrics", {}) and not replace:
-        raise ConfigurationError(f"the result file already holds method {config.method!r}: "
+    if method_key(config) in existing.get("metrics", {}) and not replace:
+        raise ConfigurationError(f"the result file already holds method {method_key(config)!r}: "
                                  "use another --out, or --replace")
 
 

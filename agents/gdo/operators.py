@@ -172,8 +172,17 @@ class Operator(BaseModel):
     cascade: CascadeSpec | None = None
     ensemble: EnsembleSpec | None = None
 
+    decide: Literal["json", "logprob"] = Field(
+        "json", description="How a yes/no operator (filter, detect_errors, match, resolve) "
+        "gets its decision: a generated JSON answer, or P(Yes) of a one-token Yes/No answer "
+        "compared with `threshold` (a backend with logprobs; the template asks for Yes/No).")
+    threshold: float = Field(0.5, ge=0.0, le=1.0,
+                             description="decide: logprob: yes when P(Yes) >= threshold.")
+
     decision: ClassVar[str | None] = None
     """The answer field a cascade or an ensemble decides (None: neither applies)."""
+    yes_no: ClassVar[bool] = False
+    """Whether the decision is a boolean (decide: logprob is possible)."""
     cascade_scores: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
@@ -186,6 +195,9 @@ class Operator(BaseModel):
                                  f"(this operator takes: {', '.join(allowed) or 'none'})")
             if (self.cascade.low is None) != (self.cascade.high is None):
                 raise ValueError("a cascade needs both thresholds, or neither (fitted)")
+        if self.decide == "logprob" and not self.yes_no:
+            raise ValueError(f"{self.op}: decide: logprob needs a yes/no operator (filter, "
+                             "detect_errors, match, resolve)")
         if self.ensemble is not None and self.decision is None:
             raise ValueError(f"{self.op}: an ensemble needs an operator with one decision "
                              "(filter, classify, impute, detect_errors, match, resolve)")
@@ -307,6 +319,7 @@ class FilterOp(Operator):
 
     op: Literal["filter"] = "filter"
     decision: ClassVar[str | None] = "keep"
+    yes_no: ClassVar[bool] = True
     cascade_scores: ClassVar[tuple[str, ...]] = ()
 
     def default_output(self) -> dict[str, Any]:
@@ -373,6 +386,7 @@ class DetectErrorsOp(Operator):
     op: Literal["detect_errors"] = "detect_errors"
     columns: list[str] | None = None
     decision: ClassVar[str | None] = "is_error"
+    yes_no: ClassVar[bool] = True
     cascade_scores: ClassVar[tuple[str, ...]] = ("frequency",)
 
     def default_output(self) -> dict[str, Any]:
@@ -446,6 +460,7 @@ class MatchOp(Operator):
     k: int = Field(5, ge=1, le=1000)
     min_score: float | None = None
     decision: ClassVar[str | None] = "match"
+    yes_no: ClassVar[bool] = True
     cascade_scores: ClassVar[tuple[str, ...]] = ("embedding",)
 
     def default_output(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,14 @@ from langchain_core.language_models import BaseChatModel
 
 from aisle.agents.gdo.cascade import Thresholds, decide
 from aisle.agents.gdo.operators import Operator, Plan
-from aisle.agents.gdo.udp import UDP, UDPCall, compile_template, render_shots, template_variables
+from aisle.agents.gdo.udp import (
+    UDP,
+    UDPCall,
+    UDPChoiceCall,
+    compile_template,
+    render_shots,
+    template_variables,
+)
 from aisle.engines import BudgetMeter, Engine, LocalEngine, Progress, RowResult
 from aisle.errors import ConfigurationError
 
@@ -88,11 +95,16 @@ class OperatorResult:
             to the LLM, calls, tokens, cache hits, failed and not-run tasks (and up to
             three distinct reasons), seconds.
         stopped: why the pipeline must stop after this step (the budget), or None.
+        answers: each task's answer (None where it failed), in task order: with
+            `decide: logprob` they carry `p_yes`, which fitting a threshold needs.
+        keys: what each task stands for (a row position, a cell, a pair, a group).
     """
 
     table: pd.DataFrame
     stats: dict[str, Any]
     stopped: str | None = None
+    answers: list[Any] = field(default_factory=list)
+    keys: list[Any] = field(default_factory=list)
 
 
 def _check_variables(op: Operator, text: str, table: pd.DataFrame, where: str) -> None:
@@ -173,7 +185,9 @@ def _prepare(op: Operator, table: pd.DataFrame, rt: Runtime,
         _check_variables(op, text, table, where)
         names = template_variables(text)
         _check_cells(plan.variables, names, where)
-        shots = render_shots(template, udp, schema, where)
+        logprob = op.decide == "logprob"
+        shots = render_shots(template, udp, schema, where,
+                             yes_no=op.decision if logprob else None)
         model = udp.model or rt.model
         if model is None:
             raise ConfigurationError(f"{where}: no model: give the UDP a 'model' or the "
@@ -188,8 +202,9 @@ def _prepare(op: Operator, table: pd.DataFrame, rt: Runtime,
                 raise ConfigurationError(f"{where}: task {n}: {e.message}") from e
             except jinja2.TemplateError as e:
                 raise ConfigurationError(f"{where}: task {n}: {e}") from e
-        call = UDPCall(agent=agent, schema=schema, model=model, shots=shots,
-                       max_tokens=udp.max_tokens, temperature=udp.temperature)
+        kind = UDPChoiceCall if logprob else UDPCall
+        call = kind(agent=agent, schema=schema, model=model, shots=shots,
+                    max_tokens=1 if logprob else udp.max_tokens, temperature=udp.temperature)
         calls.append((agent, udp, call))
         plan.extra.setdefault("prompts", {})[agent] = rendered
     return plan, calls, decided
@@ -219,7 +234,7 @@ def estimate(op: Operator, table: pd.DataFrame, rt: Runtime | None = None) -> di
         "cascade_decided": len(plan.variables) - llm_tasks, "llm_tasks": llm_tasks,
         "calls": llm_tasks * len(calls),
         "prompt_tokens_estimate": math.ceil(prompt_chars / CHARS_PER_TOKEN),
-        "max_completion_tokens": llm_tasks * sum(u.max_tokens for _, u, _ in calls),
+        "max_completion_tokens": llm_tasks * sum(c.max_tokens for _, _, c in calls),
         **({"blocking": plan.extra["blocking"]} if plan.extra.get("blocking") else {}),
     }
 
@@ -285,6 +300,10 @@ async def run_operator(op: Operator, table: pd.DataFrame, rt: Runtime | None = N
                                    progress=progress)
         full: list[RowResult | None] = [None] * len(plan.variables)
         for n, r in zip(undecided, results, strict=True):
+            if r is not None and op.decide == "logprob" and r["value"] is not None:
+                p = float(r["value"]["p_yes"])
+                r = RowResult(**{**r, "value": {str(op.decision): p >= op.threshold,
+                                                "p_yes": p}})
             full[n] = r
         per_variant.append(full)
     values, errors = _combine(op, per_variant, len(plan.variables))
@@ -297,6 +316,7 @@ async def run_operator(op: Operator, table: pd.DataFrame, rt: Runtime | None = N
             values[n] = answer
             errors[n] = None
     out = await asyncio.to_thread(op.apply, table, plan, values, errors)
+    answers = list(values)
     flat = [r for results in per_variant for r in results if r is not None]
     not_run = sum(1 for n in undecided for res in per_variant if res[n] is None)
     stats = {
@@ -315,7 +335,7 @@ async def run_operator(op: Operator, table: pd.DataFrame, rt: Runtime | None = N
         "seconds": round(time.perf_counter() - start, 3),
         **({"blocking": plan.extra["blocking"]} if plan.extra.get("blocking") else {}),
     }
-    return OperatorResult(out, stats, meter.stopped if not_run else None)
+    return OperatorResult(out, stats, meter.stopped if not_run else None, answers, plan.keys)
 
 
 def dry_run(steps: Sequence[Operator], table: pd.DataFrame, rt: Runtime | None = None,

@@ -34,7 +34,8 @@ from aisle.llm.structured import JsonSchema
 from aisle.llm.usage import UsageTracker
 from aisle.prompts._render import data
 
-__all__ = ["UDP", "ColumnType", "Example", "UDPCall", "compile_template", "template_variables"]
+__all__ = ["UDP", "ColumnType", "Example", "UDPCall", "UDPChoiceCall", "compile_template",
+           "template_variables"]
 
 ColumnType = Literal["string", "integer", "number", "boolean"]
 """A simple output column's type; a list of strings instead is a closed set of labels."""
@@ -260,14 +261,68 @@ class UDPCall(RowFunction):
                          seconds=time.perf_counter() - start)
 
 
+class UDPChoiceCall(UDPCall):
+    """A yes/no decision read from the first answer token's probabilities instead of a
+    generated JSON boolean: the value is `{"p_yes": P(Yes)}` (Yes and No renormalised),
+    and the operator compares it with its threshold. Small models say "true" to almost
+    everything when asked for JSON; the probability, with a threshold fitted on labelled
+    validation rows, separates far better (ARAG's NLI agent works the same way). Needs a
+    backend with logprobs; few-shot answers are sent as "Yes"/"No" turns."""
+
+    choices = ("Yes", "No")
+
+    def setup(self) -> None:
+        super().setup()
+        from aisle.llm import capabilities_of
+
+        assert self._chat is not None
+        if not capabilities_of(self._chat).logprobs:
+            raise ConfigurationError(f"{self.agent}: decide: logprob needs a backend that "
+                                     "returns logprobs (local, vllm, openai); use decide: json")
+
+    async def __call__(self, task: Mapping[str, Any]) -> RowResult:
+        from aisle.llm import capabilities_of, choice_probabilities
+        from aisle.llm.usage import AGENT_KEY, SCHEMA_KEY
+
+        if self._chat is None:
+            self.setup()
+        assert self._chat is not None
+        messages: list[BaseMessage] = []
+        for user, shown in self.shots:
+            messages += [HumanMessage(user), AIMessage(shown)]
+        messages.append(HumanMessage(str(task["prompt"])))
+        k = max(1, min(20, capabilities_of(self._chat).max_top_logprobs or 20))
+        tracker = UsageTracker()
+        start = time.perf_counter()
+        try:
+            message = await self._chat.ainvoke(
+                messages, config={"callbacks": [tracker], "metadata": {
+                    AGENT_KEY: self.agent, SCHEMA_KEY: "".join(self.choices)}},
+                logprobs=True, top_logprobs=k, max_tokens=1, temperature=0.0)
+            probabilities = choice_probabilities(message, list(self.choices))
+            error = None if probabilities is not None else (
+                f"neither Yes nor No among the first token's top {k} alternatives "
+                f"(answer {str(message.content)[:40]!r})")
+        except Exception as e:  # keep the row whatever went wrong
+            probabilities, error = None, f"{type(e).__name__}: {e}"
+        total = tracker.total()
+        value = None if probabilities is None else {"p_yes": probabilities["Yes"]}
+        return RowResult(value=value, error=error, prompt_tokens=total.prompt_tokens,
+                         completion_tokens=total.completion_tokens,
+                         calls=total.calls - total.cache_hits,
+                         cached=total.calls > 0 and total.cache_hits == total.calls,
+                         seconds=time.perf_counter() - start)
+
+
 def _schema_name(agent: str) -> str:
     name = "".join(c if c.isalnum() or c in "_-" else "_" for c in agent)[:64]
     return name or "Answer"
 
 
 def render_shots(template: jinja2.Template, udp: UDP, schema: Mapping[str, Any],
-                 where: str) -> list[tuple[str, str]]:
-    """The few-shot turns: each example's prompt and its answer as JSON.
+                 where: str, yes_no: str | None = None) -> list[tuple[str, str]]:
+    """The few-shot turns: each example's prompt and its answer as JSON (or, with
+    `yes_no` naming the decision field, as "Yes"/"No").
 
     Raises:
         ConfigurationError: an example misses a variable or its output breaks the
@@ -284,5 +339,7 @@ def render_shots(template: jinja2.Template, udp: UDP, schema: Mapping[str, Any],
             user = template.render(**example.input)
         except jinja2.UndefinedError as e:
             raise ConfigurationError(f"{where}: example {i}: {e.message}") from e
-        shots.append((user, json.dumps(example.output, ensure_ascii=False)))
+        answer = (("Yes" if example.output.get(yes_no) else "No") if yes_no
+                  else json.dumps(example.output, ensure_ascii=False))
+        shots.append((user, answer))
     return shots

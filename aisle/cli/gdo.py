@@ -156,6 +156,11 @@ class EvalTask(StrEnum):
     detect = "detect"
 
 
+class Decide(StrEnum):
+    json = "json"
+    logprob = "logprob"
+
+
 class EvalMethod(StrEnum):
     llm = "llm"
     cascade = "cascade"
@@ -186,6 +191,11 @@ def eval_cmd(
                                     help="cascade: the share of rows sent to the LLM, at "
                                          "most (thresholds fit on validation)."),
     concurrency: int = typer.Option(2, "--concurrency", min=1, help="Rows in flight."),
+    decide: Decide = typer.Option(Decide.json, "--decide", help="match, detect: json (the model "
+                               "writes the boolean) or logprob (P(Yes) against a threshold "
+                               "fitted on --valid-limit validation rows)."),
+    valid_limit: int = typer.Option(100, "--valid-limit", min=2,
+                                    help="decide logprob: validation rows for the threshold."),
     replace: bool = typer.Option(False, "--replace",
                                  help="Replace this method's entry in --out."),
     as_json: bool = JSON_OPTION,
@@ -204,7 +214,8 @@ def eval_cmd(
             raise typer.Exit(1)
         config = GDOEvalConfig(task=task.value, data=data, method=method.value, model=model,
                                limit=limit, seed=seed, column=column, shots=shots,
-                               llm_share=llm_share, concurrency=concurrency)
+                               llm_share=llm_share, concurrency=concurrency,
+                               decide=decide.value, valid_limit=valid_limit)
         check_merge(existing, config, replace=replace)  # before any work
         with resumable("answers (in the response cache)"), named_progress("rows") as update:
             config.progress = update

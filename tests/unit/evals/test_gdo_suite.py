@@ -201,3 +201,29 @@ def test_cli_eval_writes_and_merges_the_result(tmp_path: Path, monkeypatch: pyte
     assert "--model" in no_model.output
     data = json.loads(out.read_text())
     assert data["metrics"]["baseline"]["f1"] == 1.0
+
+
+async def test_detect_logprob_fits_its_threshold_on_validation(tmp_path: Path) -> None:
+    import math
+
+    from langchain_core.messages import AIMessage
+
+    from aisle.llm._capabilities import Capabilities
+
+    def answer(messages: list[Any], kwargs: dict[str, Any]) -> AIMessage:
+        value = str(messages[-1].content).split("<value>")[-1].split("</value>")[0]
+        p = 0.35 if "x" in value else 0.2  # a biased model: never above 0.5
+        top = [{"token": "Yes", "logprob": math.log(p)}, {"token": "No",
+                                                          "logprob": math.log(1 - p)}]
+        return AIMessage(content="No", response_metadata={"logprobs": {"content": [
+            {"token": "No", "logprob": top[1]["logprob"], "top_logprobs": top}]}})
+
+    fake = FakeChatModel(capabilities=Capabilities(logprobs=True, max_top_logprobs=5),
+                         by_schema={"YesNo": answer})
+    run = await evaluate(GDOEvalConfig(task="detect", data=_hospital(tmp_path), method="llm",
+                                       model=fake, decide="logprob", shots=2))
+    assert run["method"] == "llm_logprob"
+    fit = run["metrics"]["fit"]
+    assert fit["threshold"] == pytest.approx(0.35)
+    assert fit["valid_rows"] == 20
+    assert run["metrics"]["f1"] == 1.0

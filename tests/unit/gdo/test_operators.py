@@ -323,3 +323,49 @@ async def test_stats_name_why_rows_failed() -> None:
     assert result.stats["failed"] == 3
     [reason] = result.stats["errors"]
     assert "StructuredOutputError" in reason
+
+
+def _yes_no(p_yes: float) -> object:
+    import math
+
+    from langchain_core.messages import AIMessage
+
+    top = [{"token": "Yes", "logprob": math.log(p_yes)},
+           {"token": "No", "logprob": math.log(1 - p_yes)}]
+    return AIMessage(content="Yes" if p_yes >= 0.5 else "No", response_metadata={
+        "logprobs": {"content": [{"token": "Yes", "logprob": top[0]["logprob"],
+                                  "top_logprobs": top}]}})
+
+
+async def test_decide_logprob_compares_p_yes_with_the_threshold() -> None:
+    from aisle.llm._capabilities import Capabilities
+
+    table = pd.DataFrame({"city": ["birmingham", "birmxngham", "dothan"]})
+    odds = {"birmingham": 0.4, "birmxngham": 0.3, "dothan": 0.1}
+
+    fake = FakeChatModel(
+        capabilities=Capabilities(logprobs=True, max_top_logprobs=5),
+        by_schema={"YesNo": lambda messages, kwargs: _yes_no(
+            odds[tagged(prompt_of(messages), "v")])})
+    op = DetectErrorsOp(decide="logprob", threshold=0.25, udp=UDP(
+        prompt="Error in <v>{{ value }}</v>? Answer Yes or No.",
+        examples=[Example(input={"value": "x", "column": "city", "row": {}},
+                          output={"is_error": True})]))
+    result = await run_operator(op, table, Runtime(model=fake))
+    assert result.table["city_is_error"].tolist() == [True, True, False]
+    assert [round(a["p_yes"], 3) for a in result.answers] == [0.4, 0.3, 0.1]
+    assert all(c.kwargs.get("max_tokens") == 1 for c in fake.calls)
+    assert str(fake.calls[0].messages[1].content) == "Yes"  # the shot's answer
+
+
+async def test_decide_logprob_needs_a_backend_with_logprobs() -> None:
+    fake = FakeChatModel(by_schema={})
+    op = DetectErrorsOp(decide="logprob", udp=UDP(prompt="<v>{{ value }}</v>"))
+    with pytest.raises(ConfigurationError, match="logprobs"):
+        await run_operator(op, pd.DataFrame({"city": ["a"]}), Runtime(model=fake))
+    assert fake.calls == []
+
+
+def test_decide_logprob_is_for_yes_no_operators() -> None:
+    with pytest.raises(ValueError, match="yes/no operator"):
+        MapOp(decide="logprob", udp=UDP(prompt="x", output={"a": "string"}))
