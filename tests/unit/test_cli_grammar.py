@@ -36,6 +36,7 @@ TREE = {
     "graphs": {"list"},
     "rec": {"train", "recommend", "eval"},
     "carts": {"title", "eval"},
+    "gdo": {"run", "eval"},
     "chat": None,
     "info": None,
 }
