@@ -44,7 +44,8 @@ from aisle.errors import ConfigurationError
 from aisle.evals import wrangling as wr
 from aisle.prompts import fingerprint
 
-__all__ = ["GDOEvalConfig", "Method", "Task", "check_merge", "evaluate", "identity", "merge_result"]
+__all__ = ["GDOEvalConfig", "Method", "Task", "check_merge", "evaluate", "identity",
+           "markdown_table", "merge_result", "method_key"]
 
 Task = Literal["match", "impute", "detect"]
 Method = Literal["llm", "cascade", "baseline"]
@@ -405,3 +406,30 @@ def merge_result(existing: dict[str, Any] | None, run: dict[str, Any], *,
         raise ConfigurationError(f"the result file already holds method {run['method']!r}: "
                                  "use another --out, or --replace")
     return {**existing, "metrics": {**existing["metrics"], run["method"]: entry}}
+
+
+def markdown_table(results: Sequence[dict[str, Any]]) -> str:
+    """One Markdown row per (result file, method): dataset, sample, method, model, the
+    score (F1 with precision and recall, or accuracy), the LLM's share of rows, calls and
+    seconds per row. For the README, from the kept result files.
+
+    Example:
+        >>> r = {"task": "impute", "dataset": "buy", "limit": None, "metrics": {
+        ...     "baseline": {"model": None, "accuracy": 0.77, "rows": 65, "llm_share": 0.0,
+        ...                  "calls_per_row": 0.0, "seconds_per_row": 0.03}}}
+        >>> print(markdown_table([r]).splitlines()[2])
+        | impute | buy | full | baseline | - | acc 0.770 | 0% | 0.00 | 0.03 |
+    """
+    lines = ["| task | dataset | sample | method | model | score | LLM share | calls/row "
+             "| s/row |", "|---|---|---|---|---|---|---|---|---|"]
+    for result in results:
+        sample = "full" if result.get("limit") is None else f"{result['limit']} (seeded)"
+        for method, m in result["metrics"].items():
+            if "f1" in m:
+                score = f"F1 {m['f1']:.3f} (P {m['precision']:.3f}, R {m['recall']:.3f})"
+            else:
+                score = f"acc {m['accuracy']:.3f}"
+            lines.append(f"| {result['task']} | {result['dataset']} | {sample} | {method} | "
+                         f"{m.get('model') or '-'} | {score} | {m['llm_share']:.0%} | "
+                         f"{m['calls_per_row']:.2f} | {m['seconds_per_row']:.2f} |")
+    return "\n".join(lines)
