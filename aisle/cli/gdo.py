@@ -229,7 +229,7 @@ def eval_cmd(
             m = run["metrics"]
             score = (f"accuracy {m['accuracy']:.3f}" if "accuracy" in m else
                      f"P {m['precision']:.3f}  R {m['recall']:.3f}  F1 {m['f1']:.3f}")
-            console.print(f"{task.value} {escape(run['dataset'])} {method.value}: {score}  "
+            console.print(f"{task.value} {escape(run['dataset'])} {run['method']}: {score}  "
                           f"({m['rows']} rows, LLM share {m['llm_share']:.0%}, "
                           f"{m['calls']} calls, {m['seconds']:.1f} s) -> {escape(str(out))}",
                           soft_wrap=True)
