@@ -408,10 +408,12 @@ def merge_result(existing: dict[str, Any] | None, run: dict[str, Any], *,
     return {**existing, "metrics": {**existing["metrics"], run["method"]: entry}}
 
 
-def markdown_table(results: Sequence[dict[str, Any]]) -> str:
+def markdown_table(results: Sequence[dict[str, Any]], names: Sequence[str] | None = None
+                   ) -> str:
     """One Markdown row per (result file, method): dataset, sample, method, model, the
     score (F1 with precision and recall, or accuracy), the LLM's share of rows, calls and
-    seconds per row. For the README, from the kept result files.
+    seconds per row; with `names`, each row first names its file. For the README, from
+    the kept result files: `python -m aisle.evals.gdo_suite evals/results/gdo/v1/*.json`.
 
     Example:
         >>> r = {"task": "impute", "dataset": "buy", "limit": None, "metrics": {
@@ -422,14 +424,25 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
     """
     lines = ["| task | dataset | sample | method | model | score | LLM share | calls/row "
              "| s/row |", "|---|---|---|---|---|---|---|---|---|"]
-    for result in results:
+    if names is not None:
+        lines = ["| file " + lines[0], "|---" + lines[1]]
+    for n, result in enumerate(results):
+        first = "" if names is None else f"| `{names[n]}` "
         sample = "full" if result.get("limit") is None else f"{result['limit']} (seeded)"
         for method, m in result["metrics"].items():
             if "f1" in m:
                 score = f"F1 {m['f1']:.3f} (P {m['precision']:.3f}, R {m['recall']:.3f})"
             else:
                 score = f"acc {m['accuracy']:.3f}"
-            lines.append(f"| {result['task']} | {result['dataset']} | {sample} | {method} | "
+            lines.append(f"{first}| {result['task']} | {result['dataset']} | {sample} | {method} | "
                          f"{m.get('model') or '-'} | {score} | {m['llm_share']:.0%} | "
                          f"{m['calls_per_row']:.2f} | {m['seconds_per_row']:.2f} |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # the README's table: python -m aisle.evals.gdo_suite FILES...
+    import json
+    import sys
+
+    paths = [Path(a) for a in sys.argv[1:]]
+    print(markdown_table([json.loads(p.read_text()) for p in paths], [p.name for p in paths]))
