@@ -189,8 +189,9 @@ class Operator(BaseModel):
     def _options(self) -> Operator:
         if self.cascade is not None:
             kind = self.cascade.score.split(":")[0]
-            allowed = (*self.cascade_scores, "column") if self.decision else ()
-            if kind not in allowed or self.decision is None:
+            # a cascade decides yes or no: only operators whose decision is a boolean
+            allowed = (*self.cascade_scores, "column") if self.yes_no else ()
+            if kind not in allowed:
                 raise ValueError(f"{self.op}: no cascade on score {self.cascade.score!r} "
                                  f"(this operator takes: {', '.join(allowed) or 'none'})")
             if (self.cascade.low is None) != (self.cascade.high is None):

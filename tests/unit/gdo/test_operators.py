@@ -369,3 +369,13 @@ async def test_decide_logprob_needs_a_backend_with_logprobs() -> None:
 def test_decide_logprob_is_for_yes_no_operators() -> None:
     with pytest.raises(ValueError, match="yes/no operator"):
         MapOp(decide="logprob", udp=UDP(prompt="x", output={"a": "string"}))
+
+
+def test_a_cascade_is_for_yes_no_operators_only() -> None:
+    with pytest.raises(ValueError, match="no cascade"):
+        ImputeOp(column="price", cascade=CascadeSpec(score="column:p", low=0, high=1),
+                 udp=UDP(prompt="{{ title }}"))
+    with pytest.raises(ValueError, match="no cascade"):
+        ClassifyOp(labels=["a", "b"], cascade=CascadeSpec(score="column:p", low=0, high=1),
+                   udp=UDP(prompt="{{ title }}"))
+    FilterOp(cascade=CascadeSpec(score="column:p", low=0, high=1), udp=UDP(prompt="x"))
