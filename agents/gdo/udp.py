@@ -217,6 +217,14 @@ class UDPCall(RowFunction):
         state["_validator"] = None
         return state
 
+    def messages(self, task: Mapping[str, Any]) -> list[BaseMessage]:
+        """The few-shot turns, then the task's prompt."""
+        out: list[BaseMessage] = []
+        for user, shown in self.shots:
+            out += [HumanMessage(user), AIMessage(shown)]
+        out.append(HumanMessage(str(task["prompt"])))
+        return out
+
     def setup(self) -> None:
         from aisle.llm import load_chat_model
 
@@ -231,10 +239,7 @@ class UDPCall(RowFunction):
             self.setup()
         assert self._chat is not None
         assert self._validator is not None
-        messages: list[BaseMessage] = []
-        for user, shown in self.shots:
-            messages += [HumanMessage(user), AIMessage(shown)]
-        messages.append(HumanMessage(str(task["prompt"])))
+        messages = self.messages(task)
         bind: dict[str, Any] = {"max_tokens": self.max_tokens}
         if self.temperature is not None:
             bind["temperature"] = self.temperature
@@ -287,10 +292,7 @@ class UDPChoiceCall(UDPCall):
         if self._chat is None:
             self.setup()
         assert self._chat is not None
-        messages: list[BaseMessage] = []
-        for user, shown in self.shots:
-            messages += [HumanMessage(user), AIMessage(shown)]
-        messages.append(HumanMessage(str(task["prompt"])))
+        messages = self.messages(task)
         k = max(1, min(20, capabilities_of(self._chat).max_top_logprobs or 20))
         tracker = UsageTracker()
         start = time.perf_counter()
