@@ -39,9 +39,7 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,11 +55,11 @@ from aisle.tools.recommenders._batching import (
     random_order,
     token_batches,
 )
+from aisle.tools.recommenders._epochs import STATE_FILE, EpochBudget, train_epochs
 from aisle.tools.recommenders._files import atomic_target
 from aisle.tools.recommenders._sasrec_net import SASRecNet
 from aisle.tools.recommenders.base import (
     CatalogRecommender,
-    EpochLog,
     FitProgress,
     FloatArray,
     IntArray,
@@ -70,11 +68,7 @@ from aisle.tools.recommenders.base import (
 )
 from aisle.tools.recommenders.config import SASRecConfig
 
-__all__ = ["SASRec", "resolve_threads", "torch_threads"]
-
-STATE_FILE = "state.pt"
-"""The per-epoch training state inside a checkpoint folder."""
-
+__all__ = ["STATE_FILE", "SASRec", "resolve_threads", "torch_threads"]
 
 def resolve_threads(threads: int | None) -> int:
     """Torch threads to use: `threads`, else the `rec_threads` setting; 0 = every core."""
@@ -147,56 +141,12 @@ class SASRec(CatalogRecommender):
         torch.manual_seed(c.seed)
         net = self._net = self._new_net()
         optimizer = torch.optim.Adam(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        state = _State()
-        path = checkpoint_dir / STATE_FILE if checkpoint_dir is not None else None
-        if path is not None and path.is_file():
-            state = self._resume(path, net, optimizer)
-        resumed_at = state.epoch + 1 if state.epoch and not state.done else None
-        epoch = state.epoch
-        while not state.done and epoch < c.max_epochs:
-            epoch += 1
-            t0 = time.perf_counter()
-            loss = self._epoch(net, optimizer, seqs, lengths, epoch, progress)
-            scores = self.validate(*valid) if valid is not None else None
-            ndcg = scores["ndcg@10"] if scores else None
-            # Without validation the last epoch is the one kept.
-            best = ndcg is None or state.best_epoch is None or ndcg > state.best_score
-            if best:
-                state.best_epoch, state.best_score = epoch, ndcg if ndcg is not None else 0.0
-                state.best_weights = copy.deepcopy(net.state_dict())
-                state.bad_epochs = 0
-            else:
-                state.bad_epochs += 1
-            log = EpochLog(epoch=epoch, loss=loss, valid_ndcg10=ndcg,
-                           valid_recall10=scores["recall@10"] if scores else None,
-                           seconds=time.perf_counter() - t0, best=best)
-            state.history.append(log)
-            state.epoch = epoch
-            state.stopped_early = state.bad_epochs >= c.patience
-            state.seconds += time.perf_counter() - t0
-            # Another epoch as long as this one would end past the budget: stop now.
-            state.stopped_by_time = (
-                not state.stopped_early and epoch < c.max_epochs
-                and c.max_minutes is not None
-                and state.seconds + (time.perf_counter() - t0) > c.max_minutes * 60)
-            state.done = state.stopped_early or state.stopped_by_time or epoch >= c.max_epochs
-            if path is not None:
-                self._checkpoint(path, net, optimizer, state)
-            if progress is not None:
-                progress.on_epoch(log, c.max_epochs)
-            if state.stopped_early or state.stopped_by_time:
-                break
-        if state.best_weights is not None:
-            net.load_state_dict(state.best_weights)
-        net.eval()
-        best_log = next((h for h in state.history if h.epoch == state.best_epoch), None)
-        return TrainingRecord(
-            model=self.kind, epochs=state.epoch, best_epoch=state.best_epoch,
-            stopped_early=state.stopped_early, stopped_by_time=state.stopped_by_time,
-            seconds=state.seconds, resumed_at=resumed_at,
-            valid_ndcg10=best_log.valid_ndcg10 if best_log else None,
-            valid_recall10=best_log.valid_recall10 if best_log else None,
-            history=list(state.history))
+        return train_epochs(
+            self.kind, net, optimizer, EpochBudget(c.max_epochs, c.patience, c.max_minutes),
+            run_epoch=lambda epoch: self._epoch(net, optimizer, seqs, lengths, epoch, progress),
+            validate=(lambda: self.validate(*valid)) if valid is not None else None,
+            extra_state={"config": self.config_dict(), "items": len(self._items)},
+            checkpoint_dir=checkpoint_dir, progress=progress)
 
     def _epoch(self, net: SASRecNet, optimizer: torch.optim.Optimizer, seqs: list[IntArray],
                lengths: IntArray, epoch: int, progress: FitProgress | None) -> float:
@@ -225,26 +175,6 @@ class SASRec(CatalogRecommender):
             if progress is not None:
                 progress.on_batch(epoch, done, len(batches))
         return total / max(tokens, 1)
-
-    # -- checkpoints -----------------------------------------------------------------
-    def _checkpoint(self, path: Path, net: SASRecNet, optimizer: torch.optim.Optimizer,
-                    state: _State) -> None:
-        tmp = atomic_target(path)
-        torch.save({"config": self.config_dict(), "items": len(self._items),
-                    "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                    "rng": torch.get_rng_state(), **state.as_dict()}, tmp)
-        os.replace(tmp, path)
-
-    def _resume(self, path: Path, net: SASRecNet, optimizer: torch.optim.Optimizer) -> _State:
-        saved = torch.load(path, weights_only=True)
-        if saved["config"] != self.config_dict() or saved["items"] != len(self._items):
-            raise ConfigurationError(
-                f"the checkpoint {path} was made with another config or catalog; delete "
-                f"{path.parent} to train from scratch")
-        net.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["rng"])
-        return _State.from_dict(saved)
 
     # -- scoring and files -----------------------------------------------------------
     @property
@@ -292,39 +222,6 @@ class SASRec(CatalogRecommender):
         net.eval()
         model._net = net
         return model
-
-
-class _State:
-    """The training loop's state between epochs (what a checkpoint restores)."""
-
-    def __init__(self) -> None:
-        self.epoch = 0
-        self.best_epoch: int | None = None
-        self.best_score = 0.0
-        self.best_weights: dict[str, torch.Tensor] | None = None
-        self.bad_epochs = 0
-        self.stopped_early = False
-        self.stopped_by_time = False
-        self.done = False
-        self.seconds = 0.0
-        self.history: list[EpochLog] = []
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "best_epoch": self.best_epoch,
-                "best_score": self.best_score, "best_weights": self.best_weights,
-                "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early,
-                "stopped_by_time": self.stopped_by_time, "done": self.done, "seconds": self.seconds,
-                "history": [h.model_dump(mode="json") for h in self.history]}
-
-    @classmethod
-    def from_dict(cls, saved: dict[str, Any]) -> _State:
-        state = cls()
-        for key in ("epoch", "best_epoch", "best_score", "best_weights", "bad_epochs",
-                    "stopped_early", "done", "seconds"):
-            setattr(state, key, saved[key])
-        state.stopped_by_time = bool(saved.get("stopped_by_time", False))
-        state.history = [EpochLog.model_validate(h) for h in saved["history"]]
-        return state
 
 
 def _pad(seqs: Sequence[IntArray]) -> torch.Tensor:
