@@ -62,7 +62,7 @@ def games_dataset(games: GamesData, name: str = GAMES) -> SequenceDataset:
     ids = set(games.items)
     items = tuple(sorted(ids, key=int)) if all(i.isdigit() for i in ids) else tuple(sorted(ids))
     sequences = {u: (*h, games.targets[u]) for u, h in games.histories.items()}
-    return SequenceDataset(name, items, sequences, None, games.root)
+    return SequenceDataset(name, items, sequences, None, games.root, dict(games.items))
 
 
 def _is_games(folder: Path) -> bool:

@@ -39,6 +39,7 @@ from aisle.evals.metrics import Interval, hit_at_k, ndcg_at_k
 from aisle.evals.rec_data import RecData
 from aisle.evals.runner import Answers, Suite
 from aisle.tools.recommenders import (
+    CLASSIC_MODELS,
     CatalogRecommender,
     FitProgress,
     ModelConfigs,
@@ -105,7 +106,7 @@ class RecEvalConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     dataset: str = "beauty"
-    models: tuple[ModelKind, ...] = tuple(ModelKind)
+    models: tuple[ModelKind, ...] = CLASSIC_MODELS
     n_users: int | None = Field(None, ge=1)
     retriever: str = "random"
     exclude_history: bool = True
@@ -162,7 +163,8 @@ class RecSuite(Suite[UserBatch]):
         key: dict[str, Any] = {
             "version": REC_EVAL_VERSION, "dataset": d.dataset.name,
             "fingerprint": d.dataset.fingerprint, "split": d.split.model_dump(mode="json"),
-            "protocol": d.protocol, "configs": c.configs.model_dump(mode="json")}
+            "protocol": d.protocol,
+            "configs": c.configs.model_dump(mode="json", exclude=self._unused_configs())}
         if d.protocol == "full":
             key["exclude_history"] = c.exclude_history
         else:
@@ -179,8 +181,14 @@ class RecSuite(Suite[UserBatch]):
         return (f"{self.data.dataset.name}-{self.data.protocol}{extra}-{users}u-"
                 + "-".join(str(m) for m in self.config.models))
 
+    def _unused_configs(self) -> dict[str, Any] | None:
+        """GRACE's config is left out of runs without GRACE (runs kept from before it
+        existed read back unchanged)."""
+        return None if ModelKind.grace in self.config.models else {"grace"}
+
     def config_json(self) -> dict[str, Any]:
-        return self.config.model_dump(mode="json")
+        return self.config.model_dump(mode="json",
+                                      exclude={"configs": self._unused_configs() or set()})
 
     # -- models ----------------------------------------------------------------------
     def fitted(self, kind: ModelKind, progress: FitProgress | None = None) -> TrainedModel:

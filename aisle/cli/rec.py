@@ -1,4 +1,5 @@
-"""`aisle rec train|recommend|eval`: trained recommenders (SASRec, item-kNN, popularity)."""
+"""`aisle rec train|recommend|eval`: trained recommenders (SASRec, item-kNN, popularity,
+GRACE)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import TaskID
 from rich.table import Table
@@ -32,14 +34,20 @@ from aisle.cli._common import (
 )
 from aisle.cli.arag import Candidates
 from aisle.settings import get_settings
-from aisle.tools.recommenders.config import ModelConfigs, ModelKind, SASRecConfig
+from aisle.tools.recommenders.config import (
+    CLASSIC_MODELS,
+    GRACEConfig,
+    ModelConfigs,
+    ModelKind,
+    SASRecConfig,
+)
 
 if TYPE_CHECKING:
     from aisle.evals.rec_data import RecData
     from aisle.evals.runner import Failure
     from aisle.tools.recommenders import EpochLog, FitProgress, TrainedModel
 
-app = typer.Typer(help="Trained recommenders: SASRec, item-kNN and popularity on the "
+app = typer.Typer(help="Trained recommenders: SASRec, item-kNN, popularity and GRACE on the "
                        "amazon-seq and LLMRank Games data (train, recommend, evaluate).",
                   no_args_is_help=True)
 
@@ -67,21 +75,55 @@ _MAX_MINUTES: Any = typer.Option(
          "it. Part of the checkpoint key.")
 
 
-def _configs(epochs: int | None, max_minutes: float | None = None) -> ModelConfigs:
+_ATTENTION: Any = typer.Option(
+    None, "--attention", show_default=False,
+    help="GRACE: jsa (journey-aware sparse attention, the default) or dense (the ablation). "
+         "Part of the checkpoint key.")
+_ATTRIBUTE_TOKENS: Any = typer.Option(
+    None, "--attribute-tokens", min=0, show_default=False,
+    help=f"GRACE: attribute tokens before each semantic ID (default "
+         f"{GRACEConfig().attribute_tokens}; 0: the ablation without them). Part of the "
+         "checkpoint key.")
+_BUDGET: Any = typer.Option(
+    "cpu", "--budget", show_default=True,
+    help="GRACE: cpu (the 2-core budget: SASRec-sized model, 60 minutes) or gpu (the full "
+         "budget: a larger model, the whole validation set, no time limit). Part of the "
+         "checkpoint key.")
+
+
+def _configs(epochs: int | None, max_minutes: float | None = None,
+             attention: str | None = None, attribute_tokens: int | None = None,
+             budget: str = "cpu") -> ModelConfigs:
     changes: dict[str, Any] = {}
     if epochs is not None:
         changes["max_epochs"] = epochs
     if max_minutes is not None:
         changes["max_minutes"] = max_minutes or None  # 0: no budget
-    if not changes:
-        return ModelConfigs()
-    return ModelConfigs(sasrec=SASRecConfig(**changes))
+    grace = dict(changes)
+    if attention is not None:
+        grace["attention"] = attention
+    if attribute_tokens is not None:
+        grace["attribute_tokens"] = attribute_tokens
+    if budget not in ("cpu", "gpu"):
+        fail(f"--budget must be cpu or gpu, got {budget!r}")
+    try:
+        return ModelConfigs(sasrec=SASRecConfig(**changes),
+                            grace=GRACEConfig.gpu(**grace) if budget == "gpu"
+                            else GRACEConfig(**grace))
+    except ValidationError as e:
+        fail("; ".join((f"--{str(err['loc'][-1]).replace('_', '-')}: " if err["loc"] else "")
+                       + err["msg"] for err in e.errors(include_url=False)))
 
 
-def _again(epochs: int | None, max_minutes: float | None) -> str:
+def _again(epochs: int | None, max_minutes: float | None, attention: str | None = None,
+           attribute_tokens: int | None = None, budget: str = "cpu") -> str:
     """The config options to repeat in a suggested command."""
     return ((f" --epochs {epochs}" if epochs is not None else "")
-            + (f" --max-minutes {max_minutes:g}" if max_minutes is not None else ""))
+            + (f" --max-minutes {max_minutes:g}" if max_minutes is not None else "")
+            + (f" --attention {attention}" if attention is not None else "")
+            + (f" --attribute-tokens {attribute_tokens}" if attribute_tokens is not None
+               else "")
+            + (f" --budget {budget}" if budget != "cpu" else ""))
 
 
 def _load_data(data: Path | None, dataset: str) -> RecData:
@@ -163,6 +205,9 @@ def train(
     model: ModelKind = _MODEL,
     epochs: int | None = _EPOCHS,
     max_minutes: float | None = _MAX_MINUTES,
+    attention: str | None = _ATTENTION,
+    attribute_tokens: int | None = _ATTRIBUTE_TOKENS,
+    budget: str = _BUDGET,
     threads: int | None = _THREADS,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -172,7 +217,7 @@ def train(
     from aisle.tools.recommenders import train_model
 
     rec = _load_data(data, dataset)
-    configs = _configs(epochs, max_minutes)
+    configs = _configs(epochs, max_minutes, attention, attribute_tokens, budget)
     with json_stdout(as_json) as emit:
         trained = _train(rec, model, configs, lambda progress: train_model(
             rec.dataset, model, configs, rec.split, progress=progress, threads=threads))
@@ -207,23 +252,31 @@ def recommend(
     k: int = typer.Option(10, "--k", "-k", min=1, help="How many items."),
     epochs: int | None = _EPOCHS,
     max_minutes: float | None = _MAX_MINUTES,
+    attention: str | None = _ATTENTION,
+    attribute_tokens: int | None = _ATTRIBUTE_TOKENS,
+    budget: str = _BUDGET,
     threads: int | None = _THREADS,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Top-k items of the whole catalog for a history (its own items left out), from a
     model `aisle rec train` trained with the same options."""
-    from aisle.tools.recommenders import RecommenderInputError, checkpoint_dir, load_model
+    from aisle.tools.recommenders import (
+        ExplainingRecommender,
+        RecommenderInputError,
+        checkpoint_dir,
+        load_model,
+    )
 
     ids = _history_ids(history, list(ctx.args))
     if not ids:
         fail("--history is empty; pass the user's item ids, oldest first")
     rec = _load_data(data, dataset)
-    configs = _configs(epochs, max_minutes)
+    configs = _configs(epochs, max_minutes, attention, attribute_tokens, budget)
     folder = checkpoint_dir(rec.dataset, model, configs, rec.split)
     with aisle_errors():
         fitted = load_model(folder, model, threads=threads)
     if fitted is None:
-        again = _again(epochs, max_minutes)
+        again = _again(epochs, max_minutes, attention, attribute_tokens, budget)
         fail(f"no trained {model} for {rec.dataset.name} in {folder}; train it first: aisle "
              f"rec train --dataset {dataset} --model {model}{again}"
              + (f" --data {data}" if data is not None else ""))
@@ -232,19 +285,30 @@ def recommend(
             top = fitted.recommend(ids, k)
         except RecommenderInputError as e:
             fail(f"--history: {e}")
-        rows = [{"rank": pos, "item_id": r.item_id, "score": r.score,
-                 **({"title": rec.title(r.item_id)} if rec.games is not None else {})}
-                for pos, r in enumerate(top, 1)]
+        rows: list[dict[str, Any]] = [
+            {"rank": pos, "item_id": r.item_id, "score": r.score,
+             **({"title": rec.title(r.item_id)} if rec.games is not None else {})}
+            for pos, r in enumerate(top, 1)]
+        explains = isinstance(fitted, ExplainingRecommender)
+        if isinstance(fitted, ExplainingRecommender):
+            paths = fitted.reasoning(ids, [r.item_id for r in top])
+            for row, steps in zip(rows, paths, strict=True):
+                row["reasoning"] = [{"attribute": st.attribute,
+                                     "probability": st.probability} for st in steps]
         if as_json:
             emit({"dataset": rec.dataset.name, "model": str(model), "history": ids,
                   "recommendations": rows})
             return
     table = Table(title=f"{model} on {rec.dataset.name}: top {k} after {len(ids)} items")
-    for col in ("#", "item", "score", *(["title"] if rec.games is not None else [])):
+    for col in ("#", "item", "score", *(["title"] if rec.games is not None else []),
+                *(["reasoning"] if explains else [])):
         table.add_column(col)
     for row in rows:
+        why = ", ".join(f"{st['attribute']} ({st['probability']:.2f})"
+                        for st in row.get("reasoning", []))
         table.add_row(str(row["rank"]), escape(str(row["item_id"])), f"{row['score']:.4f}",
-                      *([escape(str(row.get("title") or ""))] if rec.games is not None else []))
+                      *([escape(str(row.get("title") or ""))] if rec.games is not None else []),
+                      *([escape(why)] if explains else []))
     console.print(table)
 
 
@@ -267,6 +331,9 @@ def eval_rec(
              "from the ranking, the standard)."),
     epochs: int | None = _EPOCHS,
     max_minutes: float | None = _MAX_MINUTES,
+    attention: str | None = _ATTENTION,
+    attribute_tokens: int | None = _ATTRIBUTE_TOKENS,
+    budget: str = _BUDGET,
     threads: int | None = _THREADS,
     out: Path | None = typer.Option(
         None, "--out", show_default=False,
@@ -285,13 +352,14 @@ def eval_rec(
     from aisle.evals.rec_suite import RecEvalConfig, RecSuite
     from aisle.evals.runner import EvalRunner
 
-    chosen = tuple(dict.fromkeys(models)) if models else tuple(ModelKind)
+    chosen = tuple(dict.fromkeys(models)) if models else CLASSIC_MODELS
     root = out if out is not None else get_settings().home / "results"
     rec = _load_data(data, dataset)
     with aisle_errors(), json_stdout(as_json) as emit:
+        configs = _configs(epochs, max_minutes, attention, attribute_tokens, budget)
         config = RecEvalConfig(dataset=dataset, models=chosen, n_users=users,
                                retriever=candidates.value, exclude_history=not keep_history,
-                               configs=_configs(epochs, max_minutes))
+                               configs=configs)
         EvalRunner.check_writable(root)
         suite = RecSuite(config, rec, threads=threads)
         asked = sum(len(b.users) for b in suite.cases())

@@ -1,10 +1,13 @@
-"""Recommenders agents and evals call: one interface (`Recommender`), three models.
+"""Recommenders agents and evals call: one interface (`Recommender`), four models.
 
 - `SASRec`: the self-attentive sequential recommender (PyTorch; full-softmax
   cross-entropy over the catalog; length-bucketed batches; early stopping on
   validation NDCG@10; resumable per-epoch checkpoints).
 - `ItemKNN`: co-occurrence item-kNN (cosine over users).
 - `Popularity`: the most interacted-with items.
+- `GRACE`: a generative recommender (semantic IDs, hybrid attribute tokens, journey-
+  aware sparse attention, trie-constrained beam search; `grace`), which also explains
+  its recommendations (`ExplainingRecommender`).
 
 Data: `load_s3rec` reads the S3-Rec sequence format (amazon-seq: Beauty, Sports);
 `leave_one_out` splits it (last item test, second-to-last validation).
@@ -15,7 +18,7 @@ result afterwards. The LLMRank Games loader lives with the evals
 `recommender_tools(model)` turns any fitted recommender into the LangChain tools
 `recommend_items` and `score_items`, whose errors come back as results an agent reads.
 
-`SASRec` is imported on first use (it imports torch).
+`SASRec` and `GRACE` are imported on first use (they import torch).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from aisle.tools.recommenders.agent_tools import RecommenderToolError, recommend
 from aisle.tools.recommenders.base import (
     CatalogRecommender,
     EpochLog,
+    ExplainingRecommender,
     FitProgress,
     Recommender,
     RecommenderInputError,
@@ -33,7 +37,14 @@ from aisle.tools.recommenders.base import (
     TrainingRecord,
     UnknownItemError,
 )
-from aisle.tools.recommenders.config import ItemKNNConfig, ModelConfigs, ModelKind, SASRecConfig
+from aisle.tools.recommenders.config import (
+    CLASSIC_MODELS,
+    GRACEConfig,
+    ItemKNNConfig,
+    ModelConfigs,
+    ModelKind,
+    SASRecConfig,
+)
 from aisle.tools.recommenders.data import (
     RecDataError,
     SequenceDataset,
@@ -53,14 +64,20 @@ from aisle.tools.recommenders.training import (
 )
 
 if TYPE_CHECKING:
+    from aisle.tools.recommenders.grace import GRACE, ItemSide
     from aisle.tools.recommenders.sasrec import SASRec
 
 __all__ = [
+    "CLASSIC_MODELS",
+    "GRACE",
     "CatalogRecommender",
     "EpochLog",
+    "ExplainingRecommender",
     "FitProgress",
+    "GRACEConfig",
     "ItemKNN",
     "ItemKNNConfig",
+    "ItemSide",
     "ModelConfigs",
     "ModelKind",
     "Popularity",
@@ -92,4 +109,8 @@ def __getattr__(name: str) -> Any:
         from aisle.tools.recommenders.sasrec import SASRec
 
         return SASRec
+    if name in ("GRACE", "ItemSide"):
+        from aisle.tools.recommenders import grace
+
+        return getattr(grace, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

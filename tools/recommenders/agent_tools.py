@@ -6,6 +6,10 @@ LangGraph agent can bind (`chat_model.bind_tools(tools)`, a `ToolNode`):
 - `recommend_items(history, k)`: the top `k` catalog items for a user's history.
 - `score_items(history, candidate_ids)`: a score for each candidate, best first.
 
+A recommender that explains itself (`ExplainingRecommender`: GRACE) adds to each item
+its `reasoning`, the attribute path it generates before the item's code, with the
+probability of each step, so an agent can say why an item was recommended.
+
 Their pydantic argument schemas and descriptions are what the model reads. Every result
 is one JSON object (a string) with `"status": "ok"` or `"status": "error"`.
 
@@ -49,7 +53,12 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from aisle.prompts._render import data
-from aisle.tools.recommenders.base import Recommender, RecommenderInputError, UnknownItemError
+from aisle.tools.recommenders.base import (
+    ExplainingRecommender,
+    Recommender,
+    RecommenderInputError,
+    UnknownItemError,
+)
 
 __all__ = ["RecommenderToolError", "recommender_tools"]
 
@@ -102,6 +111,9 @@ def recommender_tools(model: Recommender, *, titles: Mapping[str, str] | None = 
         raise RecommenderInputError(f"max_k and max_candidates must be at least 1, got "
                                     f"{max_k} and {max_candidates}")
     core = _Tools(model, titles or {})
+    reasoning = (", reasoning (the attributes the recommender inferred first, with their "
+                 "probabilities: why it chose the item)"
+                 if isinstance(model, ExplainingRecommender) else "")
 
     class RecommendItemsInput(_Args):
         history: list[ItemId] = Field(min_length=1, description=_HISTORY)
@@ -120,9 +132,10 @@ def recommender_tools(model: Recommender, *, titles: Mapping[str, str] | None = 
         description=(
             "Recommend catalog items for a user from the items they interacted with. "
             f"Give `history` (the user's item ids, oldest first) and `k` (1 to {max_k}). "
-            "Returns JSON: `items`, a list of {rank, item_id, title (when known), score}, "
-            "best first (higher score is better; items already in the history are never "
-            "recommended). If `status` is \"error\", `message` says what to change."),
+            f"Returns JSON: `items`, a list of {{rank, item_id, title (when known), "
+            f"score{reasoning}}}, best first (higher score is better; items already in the "
+            "history are never recommended). If `status` is \"error\", `message` says "
+            "what to change."),
         args_schema=RecommendItemsInput,
         handle_tool_error=_error_result,
         handle_validation_error=_invalid_arguments_result,
@@ -134,9 +147,9 @@ def recommender_tools(model: Recommender, *, titles: Mapping[str, str] | None = 
             "Score candidate items for a user, to rank or compare them. Give `history` "
             "(the user's item ids, oldest first) and `candidate_ids` (the item ids to "
             "score). Returns JSON: `items`, a list of {rank, item_id, title (when known), "
-            "score} sorted best first (higher score is better; compare scores within one "
-            "result only); candidate ids the recommender does not know are listed in "
-            "`unknown_ids`. If "
+            f"score{reasoning}}} sorted best first (higher score is better; compare "
+            "scores within one result only); candidate ids the recommender does not "
+            "know are listed in `unknown_ids`. If "
             "`status` is \"error\", `message` says what to change."),
         args_schema=ScoreItemsInput,
         handle_tool_error=_error_result,
@@ -168,6 +181,7 @@ class _Tools:
             raise RecommenderToolError({"error": "invalid_input", "message": str(e)}) from e
         result: dict[str, Any] = {"status": "ok", "items": [
             self._item(rank, item_id, s) for rank, (item_id, s) in enumerate(ranked, 1)]}
+        self._add_reasoning(known, result["items"])
         if ignored:
             result["ignored_history_ids"] = ignored
             result["message"] = (f"{len(ignored)} history id(s) are not in the catalog and "
@@ -195,6 +209,7 @@ class _Tools:
         order = sorted(range(len(scorable)), key=lambda i: -_finite(scores[i]))
         result: dict[str, Any] = {"status": "ok", "items": [
             self._item(rank, scorable[i], scores[i]) for rank, i in enumerate(order, 1)]}
+        self._add_reasoning(known, result["items"])
         notes = []
         if unknown:
             result["unknown_ids"] = unknown
@@ -210,6 +225,17 @@ class _Tools:
             if hints:
                 result["hints"] = hints
         return _dumps(result)
+
+    def _add_reasoning(self, history: Sequence[str], items: list[dict[str, Any]]) -> None:
+        """A generative recommender's attribute path for each item, as `reasoning`:
+        `[{attribute, probability}]`, coarse to fine (its chain of thought)."""
+        if not isinstance(self.model, ExplainingRecommender) or not items:
+            return
+        paths = self.model.reasoning(history, [i["item_id"] for i in items])
+        for item, steps in zip(items, paths, strict=True):
+            item["reasoning"] = [{"attribute": data(step.attribute, limit=TITLE_LIMIT),
+                                  "probability": round(step.probability, 4)}
+                                 for step in steps]
 
     def _known_history(self, history: Sequence[str]) -> tuple[list[str], list[str]]:
         """The history's catalog ids, and the unknown ones; an error when none is known."""

@@ -43,6 +43,7 @@ from aisle.errors import AisleError
 __all__ = [
     "CatalogRecommender",
     "EpochLog",
+    "ExplainingRecommender",
     "FitProgress",
     "Recommender",
     "RecommenderInputError",
@@ -179,6 +180,26 @@ class Recommender(Protocol):
     @classmethod
     def load(cls, path: Path) -> Self:
         """Read a model `save` wrote."""
+
+
+class StepLike(Protocol):
+    """One step of a recommendation's reasoning path (GRACE's `StepProbability`)."""
+
+    @property
+    def attribute(self) -> str: ...
+
+    @property
+    def probability(self) -> float: ...
+
+
+@runtime_checkable
+class ExplainingRecommender(Recommender, Protocol):
+    """A recommender that can say why: each item's attribute path (a generative
+    recommender's chain of thought) with the probability of each step."""
+
+    def reasoning(self, history: Sequence[str], item_ids: Sequence[str]
+                  ) -> Sequence[Sequence[StepLike]]:
+        """Per item, its reasoning steps given the history."""
 
 
 class CatalogRecommender(ABC):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["ItemKNNConfig", "ModelConfigs", "ModelKind", "SASRecConfig"]
+__all__ = ["CLASSIC_MODELS", "GRACEConfig", "ItemKNNConfig", "ModelConfigs", "ModelKind",
+           "SASRecConfig"]
 
 
 class ModelKind(StrEnum):
@@ -16,6 +17,12 @@ class ModelKind(StrEnum):
     sasrec = "sasrec"
     itemknn = "itemknn"
     pop = "pop"
+    grace = "grace"
+
+
+CLASSIC_MODELS: tuple[ModelKind, ...] = (ModelKind.sasrec, ModelKind.itemknn, ModelKind.pop)
+"""What `aisle rec eval` runs without `--model`: GRACE trains for an hour, so it runs
+only when asked for."""
 
 
 class SASRecConfig(BaseModel):
@@ -61,6 +68,64 @@ class SASRecConfig(BaseModel):
         return self
 
 
+class GRACEConfig(BaseModel):
+    """The GRACE-style generative recommender's knobs (all part of its checkpoint key).
+
+    Items become token paths: up to `attribute_tokens` attribute tokens (the hybrid
+    chain of thought; 0 for the ablation without them), then `code_levels` semantic-ID
+    codes from residual k-means with `codebook` centroids per level, then one
+    collision-breaking code. A decoder-only transformer (the SASRec-sized defaults)
+    reads the history's paths and generates the next item's path; `attention` is
+    `jsa` (journey-aware sparse attention: own item, `window` previous items, compressed
+    summaries of older items, the start token) or `dense` (causal attention over
+    every token). `max_minutes` 60 is the 2-core CPU budget; `GRACEConfig.gpu()` is the
+    full budget for a GPU.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attribute_tokens: int = Field(2, ge=0, le=8, description="Attribute tokens before "
+                                  "the semantic ID (0: the ablation without them).")
+    code_levels: int = Field(3, ge=1, le=6, description="Residual k-means levels.")
+    codebook: int = Field(256, ge=2, description="Centroids per level.")
+    embedding_dim: int = Field(64, ge=2, description="Per part (attributes, "
+                               "co-occurrence) of the item embedding quantized when "
+                               "items have no titles.")
+    attention: Literal["jsa", "dense"] = "jsa"
+    window: int = Field(2, ge=0, description="JSA: previous items seen token by token.")
+    hidden: int = Field(64, ge=1)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(2, ge=1)
+    inner: int = Field(256, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    max_len: int = Field(50, ge=1, description="Most recent items a history keeps.")
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_tokens: int = Field(4096, ge=1, description="Token budget of one batch.")
+    beam: int = Field(20, ge=1, description="Beam width of constrained decoding (the "
+                                            "items a full ranking scores).")
+    valid_users: int | None = Field(4096, ge=1, description="Validation users beam-"
+                                    "searched after each epoch (a seeded sample; None: all).")
+    max_epochs: int = Field(100, ge=1)
+    patience: int = Field(3, ge=1)
+    max_minutes: float | None = Field(60.0, gt=0, description="Wall-clock budget of the "
+                                      "training, as SASRec's.")
+    seed: int = 2023
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> Self:
+        if self.hidden % self.heads:
+            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
+        return self
+
+    @classmethod
+    def gpu(cls, **changes: Any) -> GRACEConfig:
+        """The full budget for a GPU: TIGER-sized (hidden 128, 4 layers, 6 heads would
+        not divide; 4 heads), the whole validation set, no time limit."""
+        full: dict[str, Any] = {"hidden": 128, "layers": 4, "heads": 4, "inner": 512,
+                                "batch_tokens": 32768, "valid_users": None,
+                                "max_minutes": None, "patience": 5}
+        return cls(**{**full, **changes})
 
 
 class ItemKNNConfig(BaseModel):
@@ -78,6 +143,7 @@ class ModelConfigs(BaseModel):
 
     sasrec: SASRecConfig = Field(default_factory=SASRecConfig)
     itemknn: ItemKNNConfig = Field(default_factory=ItemKNNConfig)
+    grace: GRACEConfig = Field(default_factory=GRACEConfig)
 
     def of(self, kind: ModelKind) -> dict[str, Any]:
         """`kind`'s config as JSON (`{}` for a model without knobs)."""

@@ -54,6 +54,7 @@ class SequenceDataset:
         sequences: user id -> that user's items, oldest first.
         attributes: item id -> attribute ids, when the dataset has them.
         source: the file or folder it was read from.
+        titles: item id -> title, when the dataset has them (LLMRank Games).
     """
 
     name: str
@@ -61,6 +62,7 @@ class SequenceDataset:
     sequences: dict[str, tuple[str, ...]]
     attributes: dict[str, tuple[int, ...]] | None = None
     source: Path | None = field(default=None, compare=False)
+    titles: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def n_users(self) -> int:
@@ -195,4 +197,4 @@ def subset(dataset: SequenceDataset, users: Sequence[str], name: str | None = No
     """The same catalog with only `users`' sequences (quick runs and tests)."""
     return SequenceDataset(name or f"{dataset.name}-{len(users)}u", dataset.items,
                            {u: dataset.sequences[u] for u in users}, dataset.attributes,
-                           dataset.source)
+                           dataset.source, dataset.titles)

@@ -5,8 +5,9 @@ dataset's fingerprint, the split and the model's config, so a changed config or 
 never reuses another's checkpoint. It holds:
 
 - `config.json`: what the folder was trained on (kind, config, dataset, split);
-- `state.pt`: SASRec's training state after the last finished epoch (an interrupted
+- `state.pt`: SASRec's or GRACE's training state after the last finished epoch (an interrupted
   training resumes from it);
+- `codes.npz`: GRACE's semantic IDs (made before its first epoch);
 - `model.npz` or `model.pt`: the fitted model, written when training finishes;
 - `training.json`: the training record (epochs, validation NDCG@10 per epoch, time);
 - `train.log`: the CLI's timestamped progress lines.
@@ -29,21 +30,41 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aisle.settings import get_settings
 from aisle.tools.recommenders.base import CatalogRecommender, FitProgress, TrainingRecord
 from aisle.tools.recommenders.config import ModelConfigs, ModelKind
 from aisle.tools.recommenders.data import SequenceDataset, Split, SplitConfig, leave_one_out
 
-__all__ = ["TrainedModel", "checkpoint_dir", "load_model", "make_model", "model_file",
-           "train_model"]
+if TYPE_CHECKING:
+    from aisle.tools.recommenders.grace import ItemSide
+
+__all__ = ["TrainedModel", "checkpoint_dir", "item_side", "load_model", "make_model",
+           "model_file", "train_model"]
+
+
+def item_side(dataset: SequenceDataset) -> ItemSide:
+    """What GRACE reads of a dataset's items: titles, and attribute ids as names."""
+    from aisle.tools.recommenders.grace import ItemSide
+
+    attributes = None
+    if dataset.attributes is not None:
+        attributes = {i: [f"attr{a}" for a in attrs] for i, attrs in dataset.attributes.items()}
+    return ItemSide(titles=dataset.titles, attributes=attributes)
 
 
 def make_model(kind: ModelKind, configs: ModelConfigs | None = None, *,
-               threads: int | None = None) -> CatalogRecommender:
-    """A new, unfitted model of `kind` (SASRec imports torch here, not before)."""
+               threads: int | None = None, dataset: SequenceDataset | None = None
+               ) -> CatalogRecommender:
+    """A new, unfitted model of `kind` (SASRec and GRACE import torch here, not before);
+    GRACE reads its item side information (titles, attributes) from `dataset`."""
     configs = configs or ModelConfigs()
+    if kind == ModelKind.grace:
+        from aisle.tools.recommenders.grace import GRACE
+
+        return GRACE(configs.grace, side=item_side(dataset) if dataset else None,
+                     threads=threads)
     if kind == ModelKind.pop:
         from aisle.tools.recommenders.popularity import Popularity
 
@@ -59,7 +80,7 @@ def make_model(kind: ModelKind, configs: ModelConfigs | None = None, *,
 
 def model_file(folder: Path, kind: ModelKind) -> Path:
     """The fitted model's file inside its folder."""
-    return folder / ("model.pt" if kind == ModelKind.sasrec else "model.npz")
+    return folder / ("model.pt" if kind in (ModelKind.sasrec, ModelKind.grace) else "model.npz")
 
 
 def checkpoint_key(dataset: SequenceDataset, kind: ModelKind, configs: ModelConfigs,
@@ -105,6 +126,10 @@ def load_model(folder: Path, kind: ModelKind, *, threads: int | None = None
         from aisle.tools.recommenders.sasrec import SASRec
 
         return SASRec.load(path, threads=threads)
+    if kind == ModelKind.grace:
+        from aisle.tools.recommenders.grace import GRACE
+
+        return GRACE.load(path, threads=threads)
     return type(make_model(kind)).load(path)
 
 
@@ -137,7 +162,7 @@ def train_model(dataset: SequenceDataset, kind: ModelKind, configs: ModelConfigs
         {**checkpoint_key(dataset, kind, configs, split_config),
          "dataset_summary": dataset.summary()}, indent=2) + "\n")
     split = split or leave_one_out(dataset, split_config)
-    model = make_model(kind, configs, threads=threads)
+    model = make_model(kind, configs, threads=threads, dataset=dataset)
     model.fit(split.train_sequences, items=dataset.items, validation=split.validation_pairs,
               checkpoint_dir=folder, progress=progress)
     model.save(model_file(folder, kind))

@@ -122,3 +122,42 @@ def test_eval_refuses_a_file_as_out(data: Path, tmp_path: Path) -> None:
                         "--out", str(target))
     assert code == 1
     assert "--out" in err
+
+
+def test_grace_trains_with_its_options_and_explains(data: Path, tmp_path: Path) -> None:
+    # The toy file has no attribute file, so the attribute slots are empty: the dense
+    # ablation without attribute tokens, with a small epoch cap.
+    common = ("--data", str(data), "--dataset", "toy", "--model", "grace", "--epochs", "2",
+              "--attention", "dense", "--attribute-tokens", "0")
+    code, out, err = _run("rec", "train", *common, "--json")
+    assert code == 0, err
+    trained = json.loads(out)
+    assert trained["training"]["epochs"] <= 2
+    config = json.loads((Path(trained["folder"]) / "config.json").read_text())
+    assert config["config"]["attention"] == "dense"
+    assert config["config"]["attribute_tokens"] == 0
+
+    code, out, err = _run("rec", "recommend", *common, "--history", "1", "2", "-k", "3",
+                          "--json")
+    assert code == 0, err
+    rows = json.loads(out)["recommendations"]
+    assert len(rows) == 3
+    assert all(row["reasoning"] == [] for row in rows)  # no attribute tokens: no path
+
+    # Another attention is another model: not trained yet, and the hint says how.
+    code, _, err = _run("rec", "recommend", "--data", str(data), "--dataset", "toy",
+                        "--model", "grace", "--epochs", "2", "--attribute-tokens", "0",
+                        "--history", "1")
+    assert code == 1
+    assert "aisle rec train --dataset toy --model grace --epochs 2 --attribute-tokens 0" in err
+
+
+def test_bad_grace_options_are_one_line_errors(data: Path) -> None:
+    code, _, err = _run("rec", "train", "--data", str(data), "--dataset", "toy", "--model",
+                        "grace", "--attention", "sparse")
+    assert code == 1
+    assert "attention" in err
+    code, _, err = _run("rec", "train", "--data", str(data), "--dataset", "toy", "--model",
+                        "grace", "--budget", "tpu")
+    assert code == 1
+    assert "--budget must be cpu or gpu" in err

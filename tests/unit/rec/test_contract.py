@@ -10,9 +10,13 @@ import numpy as np
 import pytest
 
 from aisle.errors import ConfigurationError
+from aisle.settings import get_settings
 from aisle.tools.recommenders import (
+    GRACE,
     CatalogRecommender,
+    GRACEConfig,
     ItemKNN,
+    ItemSide,
     Popularity,
     Recommender,
     RecommenderInputError,
@@ -25,10 +29,18 @@ from aisle.tools.recommenders import (
 
 TINY = SASRecConfig(hidden=8, heads=2, inner=16, layers=1, dropout=0.1, max_len=8,
                     batch_tokens=64, max_epochs=2, patience=2, seed=7)
+# GRACE's beam (20) covers the 13-item catalog, so its beam search is exhaustive here
+# and its rankings are exact, as the contract's comparisons need.
+TINY_GRACE = GRACEConfig(hidden=8, heads=2, inner=16, layers=1, dropout=0.1, max_len=8,
+                         codebook=3, code_levels=2, embedding_dim=4, batch_tokens=256,
+                         max_epochs=2, patience=2, valid_users=None, seed=7)
+TOY_SIDE = ItemSide(attributes={str(i): [f"group{i % 3}", f"shelf{i % 2}"]
+                                for i in range(1, 14)})
 MAKERS: dict[str, Callable[[], CatalogRecommender]] = {
     "pop": Popularity,
     "itemknn": ItemKNN,
     "sasrec": lambda: SASRec(TINY, threads=1),
+    "grace": lambda: GRACE(TINY_GRACE, side=TOY_SIDE, threads=1),
 }
 
 
@@ -122,7 +134,12 @@ def test_empty_history_and_bad_k_raise(fitted: CatalogRecommender) -> None:
         fitted.recommend(["1"], k=0)
 
 
-def test_save_load_round_trip(fitted: CatalogRecommender, tmp_path: Path) -> None:
+def test_save_load_round_trip(fitted: CatalogRecommender, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # The loaded model runs on the fitted one's thread count (1): float sums in
+    # another order could differ in the last bit.
+    monkeypatch.setenv("AISLE_REC_THREADS", "1")
+    get_settings.cache_clear()
     path = tmp_path / f"model.{fitted.kind}"
     fitted.save(path)
     again = type(fitted).load(path)
@@ -135,9 +152,10 @@ def test_save_load_round_trip(fitted: CatalogRecommender, tmp_path: Path) -> Non
 def test_load_refuses_another_models_file(fitted: CatalogRecommender, tmp_path: Path) -> None:
     path = tmp_path / "model.bin"
     fitted.save(path)
-    other = next(cls for cls in (Popularity, ItemKNN, SASRec) if cls is not type(fitted))
-    with pytest.raises(ConfigurationError):
-        other.load(path)
+    others = [cls for cls in (Popularity, ItemKNN, SASRec, GRACE) if cls is not type(fitted)]
+    for other in others:
+        with pytest.raises(ConfigurationError):
+            other.load(path)
 
 
 @pytest.mark.parametrize("name", list(MAKERS))
