@@ -15,10 +15,22 @@ leave-one-out training split:
   same token budget), and padded to the fixed `max_len` as fixed-length implementations
   do.
 
+With `--grace-epochs N`, GRACE (the default CPU-budget config) is timed the same way:
+N epochs (seconds per epoch with its beam-search validation on 4,096 sampled users),
+`recommend` by constrained beam search and exact `score` of 20 candidates.
+
+Attention cost (`--sections attention`): GRACE's network at the default size (hidden
+64, 2 layers, 2 heads; paths of 6 tokens: 2 attribute tokens, 3 codes, 1 collision
+code) over random token histories of 50, 200 and 1,000 items, dense causal attention
+against journey-aware sparse attention (window 2): the attention FLOPs counted
+analytically (`_grace_net.attention_flops`) and the measured wall time of one forward
+pass (median of `--repeats`, batch of `--batch` histories, inference mode). Quality at
+equal budget is the eval's (`aisle rec eval --model grace --attention dense`).
+
 Run: `nice -n 19 .venv/bin/python benchmarks/bench_rec.py` (`--epochs 1 --users 100` for
-a quick run; `--unbucketed` also times a SASRec epoch without bucketing). Threads:
-`--threads`, else AISLE_REC_THREADS (0 = all cores). Writes a new
-benchmarks/results/bench_rec-<time>.json.
+a quick run; `--unbucketed` also times a SASRec epoch without bucketing; `--sections
+attention` for the attention table alone). Threads: `--threads`, else AISLE_REC_THREADS
+(0 = all cores). Writes a new benchmarks/results/bench_rec-<time>.json.
 """
 
 from __future__ import annotations
@@ -40,8 +52,10 @@ from rich.table import Table
 
 from aisle.evals.rec_data import load_rec_data
 from aisle.tools.recommenders import (
+    GRACE,
     CatalogRecommender,
     EpochLog,
+    GRACEConfig,
     ItemKNN,
     Popularity,
     SASRec,
@@ -54,7 +68,11 @@ from aisle.tools.recommenders._batching import (
     random_order,
     token_batches,
 )
+from aisle.tools.recommenders._grace_net import GraceNet, attention_flops
 from aisle.tools.recommenders.sasrec import resolve_threads
+from aisle.tools.recommenders.training import item_side
+
+ATTENTION_ITEMS = (50, 200, 1000)
 
 
 class EpochTimer:
@@ -73,7 +91,7 @@ class EpochTimer:
             self.batch_seconds[epoch] = (now - self._start) * total / max(total - 1, 1)
 
     def on_epoch(self, log: EpochLog, max_epochs: int) -> None:
-        self.console.print(f"sasrec epoch {log.epoch}: loss {log.loss:.4f}, valid NDCG@10 "
+        self.console.print(f"epoch {log.epoch}: loss {log.loss:.4f}, valid NDCG@10 "
                            f"{log.valid_ndcg10:.4f}, {log.seconds:.1f} s")
 
 
@@ -109,25 +127,42 @@ def padding(train: list[tuple[str, ...]], config: SASRecConfig) -> dict[str, flo
             "batches_bucketed": len(bucketed), "batches_random": len(shuffled)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path,
-                        default=Path(os.environ.get("AISLE_DATA", "../shared/data")))
-    parser.add_argument("--dataset", default="beauty")
-    parser.add_argument("--epochs", type=int, default=2, help="SASRec epochs to time.")
-    parser.add_argument("--users", type=int, default=500, help="Test users for inference.")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--unbucketed", action="store_true",
-                        help="Also time SASRec epochs without length bucketing.")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="Result JSON (default: a new file under benchmarks/results/).")
-    args = parser.parse_args()
-    args.out = args.out or new_result_path("bench_rec")
-    threads = resolve_threads(args.threads)
-    torch.set_num_threads(threads)
-    load = os.getloadavg()  # other work on the machine slows every number below
-    console = Console()
+def attention_cost(batch: int, repeats: int, console: Console) -> list[dict[str, Any]]:
+    """FLOPs and forward-pass wall time of dense against sparse attention (see the
+    module docstring)."""
+    config = GRACEConfig()
+    depth = config.attribute_tokens + config.code_levels + 1
+    rows = []
+    for n in ATTENTION_ITEMS:
+        row: dict[str, Any] = {"items": n, "tokens": 1 + n * depth, "batch": batch}
+        gen = torch.Generator().manual_seed(n)
+        tokens = torch.randint(2, 900, (batch, 1 + n * depth), generator=gen)
+        tokens[:, 0] = 1
+        for mode in ("dense", "jsa"):
+            torch.manual_seed(0)
+            net = GraceNet(900, depth=depth, max_len=n, hidden=config.hidden,
+                           layers=config.layers, heads=config.heads, inner=config.inner,
+                           dropout=0.0, attention=mode, window=config.window).eval()
+            times = []
+            with torch.inference_mode():
+                net(tokens)  # warm up
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    net(tokens)
+                    times.append(time.perf_counter() - started)
+            row[f"{mode}_flops"] = attention_flops(n, depth, config.window, config.hidden,
+                                                   config.layers, mode)
+            row[f"{mode}_forward_ms"] = float(np.median(times)) * 1000
+        row["flops_saved"] = 1 - row["jsa_flops"] / row["dense_flops"]
+        row["time_ratio"] = row["jsa_forward_ms"] / row["dense_forward_ms"]
+        console.print(row)
+        rows.append(row)
+    return rows
 
+
+def models_section(args: argparse.Namespace, threads: int, console: Console
+                   ) -> dict[str, Any]:
+    """Training and inference of every model on the dataset, and the padding shares."""
     rec = load_rec_data(args.data, args.dataset)
     ds = rec.dataset
     split = leave_one_out(ds, rec.split)
@@ -145,22 +180,26 @@ def main() -> None:
                             **inference_ms(model, cases, ds.items)}
         console.print(model.kind, rows[model.kind])
 
-    configs = {"sasrec": SASRecConfig(max_epochs=args.epochs, patience=args.epochs)}
+    configs: dict[str, Any] = {
+        "sasrec": SASRecConfig(max_epochs=args.epochs, patience=args.epochs)}
     if args.unbucketed:
         configs["sasrec_unbucketed"] = configs["sasrec"].model_copy(update={"bucketing": False})
+    if args.grace_epochs:
+        configs["grace"] = GRACEConfig(max_epochs=args.grace_epochs, patience=args.grace_epochs)
     for name, config in configs.items():
         timer = EpochTimer(console)
-        sasrec = SASRec(config, threads=threads).fit(train, items=ds.items, validation=valid,
-                                                     progress=timer)
-        assert sasrec.training is not None
-        history = sasrec.training.history
+        model = (GRACE(config, side=item_side(ds), threads=threads)
+                 if isinstance(config, GRACEConfig) else SASRec(config, threads=threads))
+        model.fit(train, items=ds.items, validation=valid, progress=timer)
+        assert model.training is not None
+        history = model.training.history
         rows[name] = {
             "epochs": len(history),
             "seconds_per_epoch": float(np.mean([h.seconds for h in history])),
             "train_seconds_per_epoch": float(np.mean(list(timer.batch_seconds.values()))),
             "loss": [h.loss for h in history],
             "valid_ndcg10": [h.valid_ndcg10 for h in history],
-            **inference_ms(sasrec, cases, ds.items)}
+            **inference_ms(model, cases, ds.items)}
         console.print(name, rows[name])
 
     pad = padding(train, SASRecConfig())
@@ -177,14 +216,61 @@ def main() -> None:
     console.print(f"padded share: bucketed {pad['bucketed']:.3f}, random batches "
                   f"{pad['random_batches']:.3f}, padded to max_len "
                   f"{pad['padded_to_max_len']:.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "dataset": ds.summary(), "threads": threads, "torch": torch.__version__,
+    return {"dataset": ds.summary(), "inference_users": len(cases),
+            "sasrec_config": configs["sasrec"].model_dump(),
+            **({"grace_config": configs["grace"].model_dump()} if "grace" in configs else {}),
+            "models": rows, "padding": pad}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path,
+                        default=Path(os.environ.get("AISLE_DATA", "../shared/data")))
+    parser.add_argument("--dataset", default="beauty")
+    parser.add_argument("--epochs", type=int, default=2, help="SASRec epochs to time.")
+    parser.add_argument("--users", type=int, default=500, help="Test users for inference.")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--unbucketed", action="store_true",
+                        help="Also time SASRec epochs without length bucketing.")
+    parser.add_argument("--sections", default="models,attention",
+                        help="Comma-separated: models (training and inference), attention.")
+    parser.add_argument("--grace-epochs", type=int, default=0,
+                        help="GRACE epochs to time in the models section (0: skip GRACE).")
+    parser.add_argument("--batch", type=int, default=4, help="Attention: histories per pass.")
+    parser.add_argument("--repeats", type=int, default=5, help="Attention: timed passes.")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Result JSON (default: a new file under benchmarks/results/).")
+    args = parser.parse_args()
+    args.out = args.out or new_result_path("bench_rec")
+    threads = resolve_threads(args.threads)
+    torch.set_num_threads(threads)
+    load = os.getloadavg()  # other work on the machine slows every number below
+    console = Console()
+
+    sections = {x.strip() for x in args.sections.split(",") if x.strip()}
+    result: dict[str, Any] = {
+        "threads": threads, "torch": torch.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, "
                    f"{platform.python_version()}",
-        "load_average_at_start": load, "inference_users": len(cases),
-        "sasrec_config": configs["sasrec"].model_dump(),
-        "models": rows, "padding": pad}, indent=2) + "\n")
+        "load_average_at_start": load}
+    if "models" in sections:
+        result.update(models_section(args, threads, console))
+    if "attention" in sections:
+        rows = attention_cost(args.batch, args.repeats, console)
+        table = Table(title=f"attention cost, one forward pass of {args.batch} histories "
+                            f"({threads} threads)")
+        for col in ("items", "tokens", "dense GFLOPs", "JSA GFLOPs", "FLOPs saved",
+                    "dense ms", "JSA ms", "JSA / dense time"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(str(r["items"]), str(r["tokens"]), f"{r['dense_flops'] / 1e9:.3f}",
+                          f"{r['jsa_flops'] / 1e9:.3f}", f"{r['flops_saved']:.1%}",
+                          f"{r['dense_forward_ms']:.1f}", f"{r['jsa_forward_ms']:.1f}",
+                          f"{r['time_ratio']:.2f}")
+        console.print(table)
+        result["attention"] = {"config": GRACEConfig().model_dump(mode="json"), "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"wrote {args.out}")
 
 

@@ -83,54 +83,51 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return torch.softmax(scores, dim=-1) @ values
 
 
-def _local_mask(depth: int, window: int, n: int, device: torch.device) -> torch.Tensor:
-    """`(n, depth, (window + 1) * depth)`: which window tokens a query may see."""
-    s = torch.arange(n, device=device)[:, None, None]
-    e = torch.arange(depth, device=device)[None, :, None]
-    col = torch.arange((window + 1) * depth, device=device)[None, None, :]
-    slot, offset = col // depth, col % depth
-    segment = s - window + slot
-    own = slot == window
-    return (segment >= 0) & (~own | (offset <= e))
+BLOCK_SEGMENTS = 16
+"""Item segments whose queries `jsa_attention` handles in one block."""
+
+
+def _block_mask(first: int, stop: int, lo: int, n_summaries: int, depth: int, window: int,
+                device: torch.device) -> torch.Tensor:
+    """`(rows, 1 + tokens + summaries)` for the queries of segments `first..stop-1` over
+    the start token, the tokens of segments `lo..stop-1` and summaries `0..n-1`."""
+    q_seg = torch.arange(first, stop, device=device).repeat_interleave(depth)[:, None]
+    q_off = torch.arange(depth, device=device).repeat(stop - first)[:, None]
+    k_seg = torch.arange(lo, stop, device=device).repeat_interleave(depth)[None, :]
+    k_off = torch.arange(depth, device=device).repeat(stop - lo)[None, :]
+    tokens = (k_seg >= q_seg - window) & ((k_seg < q_seg) | ((k_seg == q_seg) & (k_off <= q_off)))
+    summaries = torch.arange(n_summaries, device=device)[None, :] < q_seg - window
+    start = torch.ones(len(q_seg), 1, dtype=torch.bool, device=device)
+    return torch.cat([start, tokens, summaries], dim=1)
 
 
 def jsa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, depth: int,
                   window: int) -> torch.Tensor:
     """Journey-aware sparse attention (see the module docstring) of `(B, H, L, dh)`
-    tensors, `L = 1 + n * depth`, computing only the blocks it uses: the window as a
-    band of segments, the older segments as `n` summaries."""
-    b, h, length, dh = q.shape
+    tensors, `L = 1 + n * depth`, computing only what it uses: queries go in blocks of
+    `BLOCK_SEGMENTS` item segments, each over the start token, the tokens from `window`
+    segments before the block to its end, and the summaries older than that (a
+    triangle: a block never scores the summaries no query of it may see)."""
+    length, dh = q.shape[2], q.shape[3]
     n = (length - 1) // depth
-    scale = dh ** -0.5
     if n == 0:
         return v.clone()
-    qs = q[:, :, 1:].reshape(b, h, n, depth, dh)
-    ks = k[:, :, 1:].reshape(b, h, n, depth, dh)
-    vs = v[:, :, 1:].reshape(b, h, n, depth, dh)
-    k0, v0 = k[:, :, :1], v[:, :, :1]
-
-    def band(x: torch.Tensor) -> torch.Tensor:
-        padded = F.pad(x, (0, 0, 0, 0, window, 0))  # `window` empty segments in front
-        return padded.unfold(2, window + 1, 1).permute(0, 1, 2, 5, 3, 4).reshape(
-            b, h, n, (window + 1) * depth, dh)
-
-    kl, vl = band(ks), band(vs)
-    s_bos = qs @ k0[:, :, None].transpose(-1, -2)                        # (b,h,n,D,1)
-    s_local = (qs @ kl.transpose(-1, -2)).masked_fill(
-        ~_local_mask(depth, window, n, q.device), float("-inf"))        # (b,h,n,D,(W+1)D)
-    k_sum, v_sum = ks.mean(3), vs.mean(3)                                # (b,h,n,dh)
-    s_sum = (qs.reshape(b, h, n * depth, dh) @ k_sum.transpose(-1, -2)).reshape(
-        b, h, n, depth, n)
-    older = torch.arange(n, device=q.device)[None, :] < \
-        torch.arange(n, device=q.device)[:, None] - window             # (n query seg, n)
-    s_sum = s_sum.masked_fill(~older[:, None, :], float("-inf"))
-    p = torch.softmax(torch.cat([s_bos, s_local, s_sum], dim=-1) * scale, dim=-1)
-    width = (window + 1) * depth
-    out = (p[..., :1] * v0[:, :, None]
-           + p[..., 1:1 + width] @ vl
-           + (p[..., 1 + width:].reshape(b, h, n * depth, n) @ v_sum).reshape(
-               b, h, n, depth, dh))
-    return torch.cat([v0, out.reshape(b, h, n * depth, dh)], dim=2)
+    scale = dh ** -0.5
+    k_sum, v_sum = _summaries(k, v, depth)
+    out = [v[:, :, :1]]  # the start token sees only itself
+    for first in range(0, n, BLOCK_SEGMENTS):
+        stop = min(n, first + BLOCK_SEGMENTS)
+        lo = max(0, first - window)
+        n_summaries = max(0, stop - 1 - window)
+        rows = slice(1 + first * depth, 1 + stop * depth)
+        cols = slice(1 + lo * depth, 1 + stop * depth)
+        keys = torch.cat([k[:, :, :1], k[:, :, cols], k_sum[:, :, :n_summaries]], dim=2)
+        values = torch.cat([v[:, :, :1], v[:, :, cols], v_sum[:, :, :n_summaries]], dim=2)
+        mask = _block_mask(first, stop, lo, n_summaries, depth, window, q.device)
+        scores = (q[:, :, rows] @ keys.transpose(-1, -2)) * scale
+        scores.masked_fill_(~mask, float("-inf"))
+        out.append(torch.softmax(scores, dim=-1) @ values)
+    return torch.cat(out, dim=2)
 
 
 def attention_pairs(n_items: int, depth: int, window: int, mode: Attention) -> int:

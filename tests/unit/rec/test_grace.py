@@ -218,7 +218,9 @@ def test_jsa_pattern_is_the_documented_rule() -> None:
 
 
 @pytest.mark.parametrize(("n", "depth", "window"), [(1, 3, 0), (4, 2, 0), (5, 3, 1),
-                                                    (6, 4, 2), (3, 2, 5)])
+                                                    (6, 4, 2), (3, 2, 5),
+                                                    # several query blocks
+                                                    (40, 2, 2), (35, 3, 0), (33, 2, 20)])
 def test_sparse_attention_equals_its_masked_reference(n: int, depth: int, window: int) -> None:
     torch.manual_seed(n * 10 + window)
     q, k, v = (torch.randn(2, 3, 1 + n * depth, 4) for _ in range(3))
