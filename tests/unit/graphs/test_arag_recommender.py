@@ -194,3 +194,40 @@ def test_a_folder_without_a_finished_model_is_a_clear_error(tmp_path: Path) -> N
     (tmp_path / "config.json").write_text('{"model": "sasrec"}')
     with pytest.raises(ConfigurationError, match="has not finished training"):
         load_trained_recommender(tmp_path)
+
+
+async def test_a_grace_folder_is_arags_recommender(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--recommender grace`: a GRACE trained by train_model, loaded from its folder,
+    # scores every candidate on the blackboard (exact path log-probabilities).
+    from aisle.tools.recommenders import GRACE, GRACEConfig, ModelConfigs
+
+    items = ("h1", "h2", *COUNTS)
+    sequences = {f"u{n}": ("h1", "h2", item) for n, item in enumerate(REC_ORDER)}
+    sequences |= {f"v{n}": (item, "h1", "h2") for n, item in enumerate(REC_ORDER)}
+    titles = {i: f"Game number {i[1:]} - {'Xbox 360' if n % 2 else 'PC'}"
+              for n, i in enumerate(items)}
+    data = SequenceDataset("toy", items, sequences, titles=titles)
+    tiny = GRACEConfig(hidden=8, heads=2, inner=16, layers=1, codebook=3, code_levels=2,
+                       embedding_dim=4, max_epochs=1, valid_users=None)
+    titles_seen: list[list[str]] = []
+
+    def fake_embeddings(titles: Sequence[str]) -> Any:
+        import numpy as np
+
+        titles_seen.append(list(titles))
+        return np.random.default_rng(0).normal(size=(len(titles), 8)).astype(np.float32)
+
+    # MiniLM is the real embedder (integration tests); here a seeded stand-in.
+    monkeypatch.setattr("aisle.tools.recommenders.grace.title_embeddings", fake_embeddings)
+    trained = train_model(data, ModelKind.grace, ModelConfigs(grace=tiny), home=tmp_path,
+                          threads=1)
+    assert titles_seen == [[titles[i] for i in items]]
+    model = load_trained_recommender(trained.folder)
+    assert isinstance(model, GRACE)
+    assert {"platform: Xbox 360", "platform: PC"} <= set(model.tokens.attr_names)
+    out = await _run(_context(Script(), model))
+    records = {r["item_id"]: r for r in out["recommender"]}
+    assert set(records) == set(REC_ORDER)
+    assert all(r["score"] is not None and r["score"] < 0 for r in records.values())
+    assert sorted(r["rank"] for r in records.values()) == list(range(1, 7))
