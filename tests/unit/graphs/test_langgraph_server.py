@@ -184,6 +184,17 @@ GDO_INPUT = {"rows": [{"title": "Sony Alpha 7"}, {"title": "Lego castle"}]}
 GDO_PIPELINE = {"steps": [{"op": "map", "name": "brand", "udp": {
     "prompt": "Brand of <t>{{ title }}</t>?", "output": {"brand": "string"}}}]}
 
+ASSISTANT_INPUT = {"messages": [{"role": "user", "content": "recommend me a game"}]}
+
+
+def _check_assistant(inputs: dict[str, Any], output: dict[str, Any]) -> None:
+    messages = output["messages"]
+    assert messages[0]["content"] == "recommend me a game"
+    assert messages[-1]["type"] == "ai"
+    assert messages[-1]["content"]
+    assert output["intent"]["capability"] in {"recommend", "extract", "title", "chat"}
+
+
 # graph -> (input, a valid JSON context on fake models, what the output must satisfy)
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any],
                        Callable[[dict[str, Any], dict[str, Any]], None]]] = {
@@ -191,6 +202,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any],
     "ensemble": (ENSEMBLE_INPUT, {"labelers": ["fake:schema@zeroshot"]}, _check_ensemble),
     "carts": (CARTS_INPUT, {"model": "fake:schema", "config": {"max_rounds": 1}}, _check_carts),
     "gdo": (GDO_INPUT, {"model": "fake:hash", "pipeline": GDO_PIPELINE}, _check_gdo),
+    "assistant": (ASSISTANT_INPUT, {"model": "fake:schema", "k": 3}, _check_assistant),
 }
 
 # graph -> (input, a context the graph's schema rejects, a fragment of the error)
@@ -205,6 +217,8 @@ BAD_CONTEXTS = [
     pytest.param("gdo", GDO_INPUT, {"model": "fake:hash", "pipeline": {"steps": [
         {"op": "frobnicate", "udp": {"prompt": "x"}}]}}, "unknown operator",
                  id="gdo-unknown-operator"),
+    pytest.param("assistant", ASSISTANT_INPUT, {"model": "fake:schema", "k": 0}, "k",
+                 id="assistant-no-recommendations"),
 ]
 
 
