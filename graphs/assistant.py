@@ -34,7 +34,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -215,13 +221,15 @@ async def _recommend(ctx: AssistantContext, runtime: ToolRuntime, user_id: str |
         arag_input["candidates"] = candidates
     total = len(candidates) if candidates is not None else ctx.arag.n_candidates
     writer = runtime.stream_writer
-    scored, final = 0, {}
-    async for mode, chunk in _arag().astream(arag_input, context=arag_ctx,
-                                             stream_mode=["updates", "values"]):
+    scored = 0
+    final: dict[str, Any] = {}
+    part: Any
+    async for mode, part in _arag().astream(arag_input, context=arag_ctx,
+                                            stream_mode=["updates", "values"]):
         if mode == "values":
-            final = chunk
+            final = part
             continue
-        for node, update in chunk.items():
+        for node, update in part.items():
             if isinstance(update, dict) and update.get("nli"):
                 scored += len(update["nli"])
                 writer({"agent": "nli", "done": scored, "total": total})
@@ -346,11 +354,11 @@ def assistant_tools() -> list[BaseTool]:
 
 
 # -- the nodes ---------------------------------------------------------------------------
-def _recent(state: AssistantState, ctx: AssistantContext) -> list[AnyMessage]:
+def _recent(state: AssistantState, ctx: AssistantContext) -> list[BaseMessage]:
     """The latest messages, tool traffic left out (the agents read the conversation)."""
-    shown = [m for m in state.get("messages", [])
-             if not isinstance(m, ToolMessage) and not (isinstance(m, AIMessage)
-                                                        and m.tool_calls)]
+    shown: list[BaseMessage] = [
+        m for m in state.get("messages", [])
+        if not isinstance(m, ToolMessage) and not (isinstance(m, AIMessage) and m.tool_calls)]
     return shown[-ctx.context_messages:]
 
 

@@ -22,7 +22,20 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from aisle.cli import _common, arag, carts, chat, ensemble, gdo, graphs, index, info, models, rec
+from aisle.cli import (
+    _common,
+    arag,
+    carts,
+    chat,
+    ensemble,
+    gdo,
+    graphs,
+    index,
+    info,
+    models,
+    rec,
+    serve,
+)
 from aisle.cli._common import err_console, log_internal_error, one_line, validation_message
 from aisle.errors import AisleError
 
@@ -110,6 +123,7 @@ app.add_typer(carts.app, name="carts")
 app.add_typer(gdo.app, name="gdo")
 app.command("chat")(chat.chat)
 app.command("info")(info.info)
+app.command("serve")(serve.serve)
 
 
 @app.callback()
