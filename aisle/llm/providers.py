@@ -439,10 +439,41 @@ class FakeProvider(Provider):
             from aisle.testing.schema_instance import hashed_reply
 
             return FakeChatModel(responses=[hashed_reply], cycle=True, **options.kwargs)
+        if model == "script":
+            return _scripted_fake(options)
         if model:
             raise ConfigurationError(f"unknown fake model {model!r}: use 'fake' (scripted "
-                                     "with responses=[...]), 'fake:schema' or 'fake:hash'")
+                                     "with responses=[...]), 'fake:schema', 'fake:hash' or "
+                                     "'fake:script'")
         return FakeChatModel(**options.kwargs)
+
+
+def _scripted_fake(options: ModelOptions) -> BaseChatModel:
+    """`fake:script`: the JSON file `AISLE_FAKE_SCRIPT` names, `{"by_schema": {schema name:
+    reply}, "text": "a plain answer"}`; schemas it does not script get a minimal valid
+    object (as `fake:schema`). For driving a whole app (the demo's browser test) from
+    another process."""
+    import json
+
+    from aisle.testing.schema_instance import PLAIN_FAKE_ANSWER, schema_reply
+
+    path = os.environ.get("AISLE_FAKE_SCRIPT")
+    if not path:
+        raise ConfigurationError("fake:script needs AISLE_FAKE_SCRIPT, the path of a JSON "
+                                 'script {"by_schema": {...}, "text": "..."}')
+    try:
+        script = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigurationError(f"AISLE_FAKE_SCRIPT {path}: not a readable JSON script "
+                                 f"({e})") from e
+    text = str(script.get("text", "ok"))
+
+    def reply(messages: Any, kwargs: dict[str, Any]) -> Any:
+        answer = schema_reply(messages, kwargs)
+        return text if answer == PLAIN_FAKE_ANSWER else answer
+
+    return FakeChatModel(by_schema=dict(script.get("by_schema", {})), responses=[reply],
+                         cycle=True, **options.kwargs)
 
 
 # The registry, and the process-wide resources that providers share.

@@ -10,7 +10,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-__all__ = ["hashed_reply", "schema_instance", "schema_reply"]
+__all__ = ["PLAIN_FAKE_ANSWER", "hashed_reply", "schema_instance", "schema_reply"]
 
 
 def schema_instance(schema: dict[str, Any], root: dict[str, Any] | None = None,
@@ -67,6 +67,10 @@ def schema_instance(schema: dict[str, Any], root: dict[str, Any] | None = None,
 _SCHEMA_IN_TEXT = re.compile(r"JSON schema:\s*(\{.*\})\s*$", re.DOTALL)
 
 
+PLAIN_FAKE_ANSWER = "fake answer"
+"""What the schema fakes answer a request that asks for no schema."""
+
+
 def schema_reply(messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> str:
     """A `FakeChatModel` reply that answers any structured request validly.
 
@@ -101,4 +105,4 @@ def _reply(messages: Sequence[BaseMessage], kwargs: dict[str, Any],
     match = _SCHEMA_IN_TEXT.search(str(messages[-1].content)) if messages else None
     if match:
         return json.dumps(schema_instance(json.loads(match.group(1)), pick=pick))
-    return "fake answer"
+    return PLAIN_FAKE_ANSWER

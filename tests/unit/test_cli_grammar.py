@@ -39,6 +39,8 @@ TREE = {
     "gdo": {"run", "eval"},
     "chat": None,
     "info": None,
+    "serve": None,
+    "demo": None,
 }
 
 
