@@ -31,7 +31,7 @@ paths that end at a real item.
 Example:
     >>> x = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]], dtype=np.float32)
     >>> codes, _ = residual_kmeans(x, levels=1, codebook=2, seed=0)
-    >>> codes[0, 0] == codes[1, 0] != codes[2, 0] == codes[3, 0]
+    >>> bool(codes[0, 0] == codes[1, 0] != codes[2, 0] == codes[3, 0])
     True
     >>> full, stats = add_collision_level(codes)
     >>> sorted(map(tuple, full.tolist())) == sorted({tuple(r) for r in full.tolist()})
