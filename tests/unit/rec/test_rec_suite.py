@@ -131,3 +131,31 @@ def test_a_report_is_rebuilt_from_its_config_and_the_stored_answers(
                          tmp_path / "out")
     assert rebuilt.paths.folder == runner.paths.folder
     assert json.loads(json.dumps(rebuilt.report())) == kept
+
+
+def test_grace_in_the_eval_ranks_by_beam_search_and_keys_its_config(
+        tmp_path: Path, toy: SequenceDataset, write_s3rec: WriteS3Rec,
+        tiny_sasrec: SASRecConfig) -> None:
+    from aisle.tools.recommenders import GRACEConfig
+
+    tiny = GRACEConfig(hidden=8, heads=2, inner=16, layers=1, codebook=3, code_levels=2,
+                       embedding_dim=4, max_epochs=2, valid_users=None, beam=5)
+    write_s3rec(tmp_path / "data" / "amazon-seq", "Toy", toy.sequences)
+    rec = load_rec_data(tmp_path / "data", "toy")
+    config = RecEvalConfig(dataset="toy", models=(ModelKind.grace, ModelKind.pop),
+                           configs=ModelConfigs(sasrec=tiny_sasrec, grace=tiny))
+    suite = RecSuite(config, rec, threads=1)
+    assert suite.answer_key()["configs"]["grace"]["beam"] == 5
+    runner = EvalRunner(suite, tmp_path / "out")
+    asyncio.run(runner.run())
+    report = runner.report()
+    assert set(report["metrics"]) == {"grace", "pop"}
+    assert report["training"]["grace"]["epochs"] == 2
+    # Only the beam's 5 items are ranked: a target outside it is a miss, never rank 6+.
+    ranks = suite.rank(suite.fitted(ModelKind.grace).model, suite.cases()[0])["ranks"]
+    assert all(r is None or 1 <= r <= 5 for r in ranks)
+    assert any(r is None for r in ranks)
+    # Without GRACE, its config stays out of the key (older runs keep their folders).
+    classic = RecSuite(RecEvalConfig(dataset="toy"), rec)
+    assert "grace" not in classic.answer_key()["configs"]
+    assert "grace" not in classic.config_json()["configs"]
