@@ -56,7 +56,7 @@ def recommendations_html(result: dict[str, Any] | None) -> str:
             or "title" in result:
         return "<div id='recommendations' class='empty'>No recommendations yet.</div>"
     # Catalog titles carry HTML entities ("&amp;"): decode, then escape once.
-    rows = "".join(f"<li><b>{html.escape(html.unescape(str(i["title"])))}</b><br><small>"
+    rows = "".join(f"<li><b>{html.escape(html.unescape(str(i['title'])))}</b><br><small>"
                    f"{html.escape(str(i['why']))}</small></li>" for i in result["items"])
     who = html.escape(str(result.get("user_id") or "you"))
     return (f"<div id='recommendations'><h3>For {who}</h3><ol>{rows}</ol>"
