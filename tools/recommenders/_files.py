@@ -15,7 +15,7 @@ import numpy.typing as npt
 from aisle.errors import ConfigurationError
 from aisle.tools.recommenders.base import TrainingRecord
 
-__all__ = ["atomic_target", "read_npz", "write_npz"]
+__all__ = ["atomic_target", "read_npz", "read_torch", "write_npz", "write_torch"]
 
 
 def atomic_target(path: Path) -> Path:
@@ -55,3 +55,34 @@ def read_npz(path: Path, kind: str
         raise ConfigurationError(f"{path} holds a {meta.get('kind')!r} model, not {kind!r}")
     training = TrainingRecord.model_validate(meta["training"]) if meta["training"] else None
     return list(meta["items"]), training, dict(meta["config"]), arrays
+
+
+def write_torch(path: Path, kind: str, items: Sequence[str], training: TrainingRecord | None,
+                config: dict[str, Any], state: dict[str, Any], **extra: Any) -> None:
+    """Write a torch model: kind, catalog, config, training record, weights and `extra`."""
+    import torch
+
+    tmp = atomic_target(path)
+    torch.save({"kind": kind, "config": config, "items": list(items),
+                "training": training.model_dump(mode="json") if training else None,
+                **extra, "model": state}, tmp)
+    os.replace(tmp, path)
+
+
+def read_torch(path: Path, kind: str, unreadable: str, wrong_kind: str
+               ) -> tuple[dict[str, Any], TrainingRecord | None]:
+    """What `write_torch` wrote, and its training record.
+
+    Raises:
+        ConfigurationError: `unreadable` (with the reason) or `wrong_kind`.
+    """
+    import torch
+
+    try:
+        saved = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError) as e:
+        raise ConfigurationError(unreadable.format(path=path, error=e)) from e
+    if not isinstance(saved, dict) or saved.get("kind") != kind:
+        raise ConfigurationError(wrong_kind.format(path=path))
+    training = TrainingRecord.model_validate(saved["training"]) if saved["training"] else None
+    return saved, training

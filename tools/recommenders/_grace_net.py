@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aisle.tools.recommenders._sasrec_net import init_weights
+
 __all__ = ["DecodeContext", "GraceNet", "attention_flops", "attention_pairs",
            "jsa_attention", "jsa_pattern", "masked_attention"]
 
@@ -257,13 +259,7 @@ class GraceNet(nn.Module):
         self.blocks = nn.ModuleList(_Block(hidden, heads, inner, dropout, attention, window,
                                            depth) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
-        for name, param in self.named_parameters():
-            if "norm" in name:
-                continue
-            if param.dim() > 1:
-                nn.init.normal_(param, 0.0, 0.02)
-            else:
-                nn.init.zeros_(param)
+        init_weights(self)
 
     def _positions(self, length: int, device: torch.device) -> tuple[torch.Tensor,
                                                                      torch.Tensor]:

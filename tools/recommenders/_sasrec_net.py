@@ -13,7 +13,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["SASRecNet"]
+__all__ = ["SASRecNet", "init_weights"]
+
+
+def init_weights(module: nn.Module) -> None:
+    """RecBole's initialisation: N(0, 0.02) weights, zero biases, unit layer norms (any
+    parameter named `norm` is left as built)."""
+    for name, param in module.named_parameters():
+        if "norm" in name:
+            continue
+        if param.dim() > 1:
+            nn.init.normal_(param, 0.0, 0.02)
+        else:
+            nn.init.zeros_(param)
 
 
 class SASRecNet(nn.Module):
@@ -32,14 +44,7 @@ class SASRecNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # RecBole's: N(0, 0.02) weights, zero biases, unit layer norms.
-        for name, param in self.named_parameters():
-            if "norm" in name:
-                continue
-            if param.dim() > 1:
-                nn.init.normal_(param, 0.0, 0.02)
-            else:
-                nn.init.zeros_(param)
+        init_weights(self)
         with torch.no_grad():
             self.item.weight[0].zero_()
 

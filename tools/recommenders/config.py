@@ -25,6 +25,11 @@ CLASSIC_MODELS: tuple[ModelKind, ...] = (ModelKind.sasrec, ModelKind.itemknn, Mo
 only when asked for."""
 
 
+def _check_heads(hidden: int, heads: int) -> None:
+    if hidden % heads:
+        raise ValueError(f"heads ({heads}) must divide hidden ({hidden})")
+
+
 class SASRecConfig(BaseModel):
     """SASRec's architecture and training knobs (all part of its checkpoint key).
 
@@ -63,8 +68,7 @@ class SASRecConfig(BaseModel):
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> Self:
-        if self.hidden % self.heads:
-            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
+        _check_heads(self.hidden, self.heads)
         return self
 
 
@@ -114,8 +118,7 @@ class GRACEConfig(BaseModel):
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> Self:
-        if self.hidden % self.heads:
-            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
+        _check_heads(self.hidden, self.heads)
         return self
 
     @classmethod

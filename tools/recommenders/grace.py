@@ -52,7 +52,7 @@ import torch
 from aisle.errors import ConfigurationError
 from aisle.tools.recommenders._batching import bucketed_order, token_batches
 from aisle.tools.recommenders._epochs import EpochBudget, train_epochs
-from aisle.tools.recommenders._files import atomic_target
+from aisle.tools.recommenders._files import atomic_target, read_torch, write_torch
 from aisle.tools.recommenders._grace_net import GraceNet
 from aisle.tools.recommenders.base import (
     CatalogRecommender,
@@ -478,27 +478,19 @@ class GRACE(CatalogRecommender):
     # -- files -----------------------------------------------------------------------
     def save(self, path: Path) -> None:
         self._check_fitted()
-        tmp = atomic_target(path)
-        torch.save({"kind": self.kind, "config": self.config_dict(), "items": list(self._items),
-                    "training": self._training.model_dump(mode="json")
-                    if self._training else None, "tokens": self.tokens.to_json(),
-                    "paths": torch.from_numpy(self.tokens.paths),
-                    "code_stats": dict(self.code_stats), "model": self.net.state_dict()}, tmp)
-        os.replace(tmp, path)
+        write_torch(path, self.kind, self._items, self._training, self.config_dict(),
+                    self.net.state_dict(), tokens=self.tokens.to_json(),
+                    paths=torch.from_numpy(self.tokens.paths),
+                    code_stats=dict(self.code_stats))
 
     @classmethod
     def load(cls, path: Path, *, threads: int | None = None) -> Self:
-        try:
-            saved = torch.load(path, weights_only=True)
-        except (OSError, RuntimeError) as e:
-            raise ConfigurationError(f"{path} is not a saved GRACE model ({e}); train it "
-                                     "again with `aisle rec train --model grace`") from e
-        if not isinstance(saved, dict) or saved.get("kind") != cls.kind:
-            raise ConfigurationError(f"{path} does not hold a GRACE model")
+        saved, training = read_torch(
+            path, cls.kind, "{path} is not a saved GRACE model ({error}); train it again "
+            "with `aisle rec train --model grace`", "{path} does not hold a GRACE model")
         model = cls(GRACEConfig.model_validate(saved["config"]), threads=threads)
         model._set_items(saved["items"])
-        model._training = (TrainingRecord.model_validate(saved["training"])
-                           if saved["training"] else None)
+        model._training = training
         model._tokens = ItemTokens.from_json(saved["tokens"], saved["paths"].numpy())
         model.code_stats = dict(saved["code_stats"])
         net = model._new_net()

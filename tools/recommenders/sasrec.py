@@ -56,7 +56,7 @@ from aisle.tools.recommenders._batching import (
     token_batches,
 )
 from aisle.tools.recommenders._epochs import STATE_FILE, EpochBudget, train_epochs
-from aisle.tools.recommenders._files import atomic_target
+from aisle.tools.recommenders._files import read_torch, write_torch
 from aisle.tools.recommenders._sasrec_net import SASRecNet
 from aisle.tools.recommenders.base import (
     CatalogRecommender,
@@ -198,25 +198,17 @@ class SASRec(CatalogRecommender):
 
     def save(self, path: Path) -> None:
         self._check_fitted()
-        tmp = atomic_target(path)
-        torch.save({"kind": self.kind, "config": self.config_dict(), "items": list(self._items),
-                    "training": self._training.model_dump(mode="json")
-                    if self._training else None, "model": self.net.state_dict()}, tmp)
-        os.replace(tmp, path)
+        write_torch(path, self.kind, self._items, self._training, self.config_dict(),
+                    self.net.state_dict())
 
     @classmethod
     def load(cls, path: Path, *, threads: int | None = None) -> Self:
-        try:
-            saved = torch.load(path, weights_only=True)
-        except (OSError, RuntimeError) as e:
-            raise ConfigurationError(f"{path} is not a saved SASRec ({e}); train it again "
-                                     "with `aisle rec train`") from e
-        if not isinstance(saved, dict) or saved.get("kind") != cls.kind:
-            raise ConfigurationError(f"{path} does not hold a SASRec model")
+        saved, training = read_torch(
+            path, cls.kind, "{path} is not a saved SASRec ({error}); train it again with "
+            "`aisle rec train`", "{path} does not hold a SASRec model")
         model = cls(SASRecConfig.model_validate(saved["config"]), threads=threads)
         model._set_items(saved["items"])
-        model._training = (TrainingRecord.model_validate(saved["training"])
-                           if saved["training"] else None)
+        model._training = training
         net = model._new_net()
         net.load_state_dict(saved["model"])
         net.eval()
