@@ -16,7 +16,11 @@ START -> route --(recommend | extract | title)--> plan_tool -> tools -> respond 
   ensemble extractor, `title_product_set` CARTS. Each returns JSON; its errors are
   results the reply explains (an unknown user id, no candidates), not exceptions.
   While ARAG runs, the tool writes progress to LangGraph's `custom` stream
-  (`{"agent": "nli", "done": 12, "total": 20}`).
+  (`{"agent": "nli", "done": 12, "total": 20}`). After ARAG's order is final, one more
+  structured call writes the item ranker's reason for each shown item
+  (`aisle.agents.assistant.explain_ranking`, the `reasons` agent); each item also keeps
+  its evidence (NLI P(yes), recommender rank), and one the reasons call skips keeps
+  only that.
 - `respond` turns the tool's JSON into the reply and keeps it whole in `result`
   (a UI renders recommendations from it); `chat` answers in plain text.
 
@@ -51,6 +55,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from aisle.agents._role import Domain
+from aisle.agents.assistant import explain_ranking
 from aisle.errors import AisleError, ConfigurationError, StructuredOutputError
 from aisle.graphs._context import GraphContext, ModelRef
 from aisle.graphs._registry import GraphSpec, register_graph
@@ -66,8 +71,8 @@ __all__ = ["AssistantAgent", "AssistantContext", "AssistantInput", "AssistantSta
 logger = logging.getLogger(__name__)
 
 Capability = Literal["recommend", "extract", "title", "chat"]
-AssistantAgent = Literal["router", "chat"]
-"""The agents a context may give their own model."""
+AssistantAgent = Literal["router", "chat", "reasons"]
+"""The agents a context may give their own model (ARAG's agents follow `model`)."""
 
 TOOL_OF: dict[str, str] = {"recommend": "recommend_items_for_user",
                            "extract": "extract_product_attributes",
@@ -104,6 +109,9 @@ class AssistantContext(GraphContext):
         attributes: what `extract` reads from a title.
         max_words: CARTS' title limit.
         k: recommendations shown.
+        reasons: after ARAG, one more structured call writes the item ranker's reason
+            for each shown item (`aisle.agents.assistant.explain_ranking`); off, items
+            carry their evidence only.
         context_messages: the most recent messages the router and chat agent read.
     """
 
@@ -118,6 +126,7 @@ class AssistantContext(GraphContext):
                                   min_length=1, max_length=20)
     max_words: int = Field(5, ge=1, le=30)
     k: int = Field(5, ge=1, le=20)
+    reasons: bool = True
     context_messages: int = Field(8, ge=1, le=50)
 
     async def amodel_for(self, agent: AssistantAgent) -> BaseChatModel:
@@ -239,21 +248,35 @@ async def _recommend(ctx: AssistantContext, runtime: ToolRuntime, user_id: str |
     ranks = {r["item_id"]: r["rank"] for r in final.get("recommender", [])}
     titles = {c["id"]: c["title"] for c in final.get("candidates", [])}
     ranking = list(final.get("ranking", []))[:ctx.k]
-    return {"status": "ok", "user_id": user_id, "history": games.as_items(history[-5:]),
-            "profile": final.get("user_profile"),
-            "unknown_items": unknown,
-            "items": [{"rank": n, "item_id": i, "title": titles.get(i, i),
-                       "why": _why(nli.get(i), ranks.get(i), len(ranks))}
-                      for n, i in enumerate(ranking, 1)],
-            "failures": [f.get("agent") for f in final.get("failures", [])]}
+    why = {i: _why(nli.get(i), ranks.get(i), len(ranks)) for i in ranking}
+    payload: dict[str, Any] = {
+        "status": "ok", "user_id": user_id, "history": games.as_items(history[-5:]),
+        "profile": final.get("user_profile"), "unknown_items": unknown,
+        "items": [{"rank": n, "item_id": i, "title": titles.get(i, i), "reason": None,
+                   "why": why[i]} for n, i in enumerate(ranking, 1)],
+        "failures": [f.get("agent") for f in final.get("failures", [])]}
+    if ctx.reasons and ranking:
+        writer({"agent": "ranker_reasons", "status": "working"})
+        explained = await explain_ranking(
+            await ctx.amodel_for("reasons"), [{"id": i, "title": titles.get(i, i)}
+                                              for i in ranking],
+            evidence=why, profile=final.get("user_profile"),
+            context=final.get("context_summary"), domain=ctx.domain)
+        for item in payload["items"]:
+            item["reason"] = explained.reasons.get(item["item_id"])
+        payload["reasons"] = explained.validity()
+        if explained.error:
+            logger.warning("the ranker's reasons failed; items keep their evidence: %s",
+                           explained.error)
+    return payload
 
 
 def _why(p_yes: float | None, rec_rank: int | None, rec_total: int) -> str:
     parts = []
     if p_yes is not None:
-        parts.append(f"fits your history (NLI agent: {p_yes:.0%} sure)")
+        parts.append(f"NLI agent: {p_yes:.0%} sure it fits your history")
     if rec_rank is not None:
-        parts.append(f"the recommender ranks it {rec_rank} of {rec_total}")
+        parts.append(f"recommender rank {rec_rank} of {rec_total}")
     return "; ".join(parts) or "ranked by the item ranker"
 
 
@@ -412,7 +435,8 @@ def _reply_text(payload: dict[str, Any]) -> str:
     if payload.get("status") != "ok":
         return f"Sorry, I could not do that: {payload.get('message', 'unknown error')}."
     if "items" in payload and "title" not in payload:
-        lines = [f"{i['rank']}. {i['title']} ({i['why']})" for i in payload["items"]]
+        lines = [f"{i['rank']}. {i['title']}" + (f": {i['reason']}" if i.get("reason") else "")
+                 + f" ({i['why']})" for i in payload["items"]]
         who = f"user {payload['user_id']}" if payload.get("user_id") else "you"
         note = (f"\n(I did not find: {', '.join(payload['unknown_items'])}.)"
                 if payload.get("unknown_items") else "")

@@ -5,7 +5,8 @@ checkpointer (a restarted demo keeps the conversations its sessions hold the ids
 Replies stream in: while a graph runs, the status line says which agent is working
 (`NLI agent: 12/20 items scored`, from the recommend tool's `custom` stream), and the
 chat model's tokens appear as they come. Recommendations render as a numbered list of
-titles with the evidence behind each (`#recommendations`).
+titles with the item ranker's reason for each and the evidence behind it
+(`#recommendations`).
 
 Offline: the theme uses system fonts (no Google Fonts request), Gradio's analytics are
 off, and nothing else is fetched from outside the machine (the browser test checks
@@ -38,6 +39,7 @@ NODE_STATUS = {
     "context_summary": "Context-summary agent: done",
     "item_ranker": "Item-ranker agent: done",
     "fusion": "Fusing the agents' orders",
+    "ranker_reasons": "Item-ranker agent: writing its reasons",
     "retrieve": "Finding candidates",
     "recommender_scores": "Recommender: scored the candidates",
 }
@@ -56,8 +58,12 @@ def recommendations_html(result: dict[str, Any] | None) -> str:
             or "title" in result:
         return "<div id='recommendations' class='empty'>No recommendations yet.</div>"
     # Catalog titles carry HTML entities ("&amp;"): decode, then escape once.
-    rows = "".join(f"<li><b>{html.escape(html.unescape(str(i['title'])))}</b><br><small>"
-                   f"{html.escape(str(i['why']))}</small></li>" for i in result["items"])
+    rows = "".join(
+        f"<li><b>{html.escape(html.unescape(str(i['title'])))}</b>"
+        + (f"<br><span class='reason'>{html.escape(str(i['reason']))}</span>"
+           if i.get("reason") else "")
+        + f"<br><small class='evidence'>{html.escape(str(i['why']))}</small></li>"
+        for i in result["items"])
     who = html.escape(str(result.get("user_id") or "you"))
     return (f"<div id='recommendations'><h3>For {who}</h3><ol>{rows}</ol>"
             f"<p><small>{html.escape(str(result.get('profile') or ''))}</small></p></div>")

@@ -1,6 +1,7 @@
 """The shopping assistant end to end on the real embedded model (Qwen2.5-Coder-0.5B,
 the `make run` model): a recommendation turn for a real LLMRank Games user runs ARAG
-through the tool, then a chat turn on the same thread sees the conversation."""
+through the tool and the item ranker's reasons for the shown items, then a chat turn
+on the same thread sees the conversation."""
 
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ async def test_the_assistant_recommends_for_a_real_user(
     assert isinstance(reply, AIMessage)
     assert games.items[ids[0]] in str(reply.content)
     assert usage.by_agent()["router"].calls >= 1
+    # The item ranker's reasons: one constrained call over the five shown items, whose
+    # answer parses (the grammar enumerates their ids); each reason it gives is text.
+    assert usage.by_agent()["ranker_reasons"].calls >= 1
+    assert result["reasons"]["parse_failed"] is False, result["reasons"]
+    given = [i["reason"] for i in result["items"] if i["reason"] is not None]
+    assert len(given) == 5 - result["reasons"]["missing"] >= 1
+    assert all(r.strip() for r in given)
 
     # A follow-up on the same thread: the chat agent answers with the history in view.
     again = await graph.ainvoke({"messages": [HumanMessage("Thanks! Which one is first?")]},

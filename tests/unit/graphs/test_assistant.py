@@ -47,8 +47,14 @@ def _model(intent: Any, **extra: Any) -> FakeChatModel:
             "ranking"]["items"]["enum"]
         return {"ranking": sorted(allowed, key=int, reverse=True)}
 
+    def reasons(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
+        ids = kwargs["response_format"]["json_schema"]["schema"]["$defs"]["ItemReason"][
+            "properties"]["item_id"]["enum"]
+        return {"reasons": [{"item_id": i, "reason": f"Because of game {i}."} for i in ids]}
+
     return FakeChatModel(
-        by_schema={"Intent": intent, "UserProfile": {"long_term": "racing games",
+        by_schema={"RankerReasons": reasons, "Intent": intent,
+                   "UserProfile": {"long_term": "racing games",
                                                      "session": "Nintendo"},
                    "ContextSummary": {"summary": "likes racing"}, "Ranking": rank,
                    "YesNo": judge, **extra},
@@ -88,6 +94,62 @@ async def test_a_user_id_gets_arag_recommendations_with_reasons(tmp_path: Path) 
     reply = final["messages"][-1].content
     assert reply.startswith("Recommended for user a:")
     assert result["items"][0]["title"] in reply
+    # The item ranker's reason for each shown item, from one call that saw the profile,
+    # the context summary and each item's evidence; the reply shows them.
+    assert [i["reason"] for i in result["items"]] == [
+        f"Because of game {i['item_id']}." for i in result["items"]]
+    assert result["reasons"] == {"missing": 0, "duplicates": 0, "parse_failed": False}
+    assert {"agent": "ranker_reasons", "status": "working"} in progress
+    (call,) = [c for c in ctx.model.calls  # type: ignore[union-attr]
+               if c.schema == "RankerReasons"]
+    assert call.agent == "ranker_reasons"
+    prompt = str(call.messages[0].content)
+    assert "racing games" in prompt
+    assert "likes racing" in prompt
+    for item in result["items"]:
+        assert f"[{item['item_id']}] {item['title']} ({item['why']})" in prompt
+    assert f"1. {result['items'][0]['title']}: Because of game" in reply
+
+
+async def test_reasons_the_model_skips_leave_the_evidence_alone(tmp_path: Path) -> None:
+    def twice(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
+        ids = kwargs["response_format"]["json_schema"]["schema"]["$defs"]["ItemReason"][
+            "properties"]["item_id"]["enum"]
+        return {"reasons": [{"item_id": ids[0], "reason": "first"},
+                            {"item_id": ids[0], "reason": "again"},
+                            {"item_id": ids[2], "reason": "third"}]}
+
+    model = _model(_intent(capability="recommend", user_id="a"), RankerReasons=twice)
+    out = await _turn(build_assistant_graph(InMemorySaver()),
+                      AssistantContext(model=model, games=str(_games(tmp_path)), k=3), "a?")
+    items = out["result"]["items"]
+    assert [i["reason"] for i in items] == ["first", None, "third"]
+    assert all("NLI agent" in i["why"] for i in items)
+    assert out["result"]["reasons"] == {"missing": 1, "duplicates": 1, "parse_failed": False}
+
+
+async def test_invalid_reasons_keep_the_recommendations(tmp_path: Path) -> None:
+    model = _model(_intent(capability="recommend", user_id="a"),
+                   RankerReasons="no json here")
+    out = await _turn(build_assistant_graph(InMemorySaver()),
+                      AssistantContext(model=model, games=str(_games(tmp_path)), k=3), "a?")
+    result = out["result"]
+    assert result["status"] == "ok"
+    assert len(result["items"]) == 3
+    assert [i["reason"] for i in result["items"]] == [None, None, None]
+    assert result["reasons"] == {"missing": 3, "duplicates": 0, "parse_failed": True}
+    assert out["messages"][-1].content.startswith("Recommended for user a:\n1. Game")
+
+
+async def test_reasons_can_be_turned_off(tmp_path: Path) -> None:
+    model = _model(_intent(capability="recommend", user_id="a"))
+    out = await _turn(build_assistant_graph(InMemorySaver()),
+                      AssistantContext(model=model, games=str(_games(tmp_path)), k=3,
+                                       reasons=False), "a?")
+    assert "reasons" not in out["result"]
+    assert all(i["reason"] is None for i in out["result"]["items"])
+    assert [c.schema for c in model.calls if c.schema == "RankerReasons"] == []
+    assert "UserProfile" in [c.schema for c in model.calls]
 
 
 async def test_items_named_in_the_chat_need_a_recommender(tmp_path: Path) -> None:

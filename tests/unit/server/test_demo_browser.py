@@ -1,7 +1,8 @@
 """The chat page end to end in headless Chromium: `aisle demo` (a subprocess, on a
 scripted fake model and a small LLMRank-style catalog) is opened, asked for a sample
-user's recommendations, and the rendered list is checked; the page fetches nothing from
-outside the machine. A screenshot is kept in build/test-artifacts/demo.png.
+user's recommendations, and the rendered list (titles in the ranker's order, each with
+its reason) is checked; the page fetches nothing from outside the machine. A screenshot
+is kept in build/test-artifacts/demo.png.
 
 Needs playwright (the `browser-test` extra) and the system Chromium (Debian `chromium`);
 without them the test skips, and fails under AISLE_REQUIRE_BROWSER=1 (as `make test`
@@ -72,8 +73,15 @@ def demo_url(tmp_path: Path) -> Iterator[str]:
         _skip_or_fail("playwright or gradio is not installed: pip install -e '.[demo,"
                       "browser-test]'")
     script = tmp_path / "script.json"
-    script.write_text(json.dumps({"by_schema": {"Intent": {
-        "capability": "recommend", "user_id": "40610", "items": [], "product": None}},
+    # The ranker puts Mario Kart (the held-out item, 3) first, then 28, 27, ...; its
+    # reasons name each of the five it shows.
+    order = ["3", *(str(i) for i in range(28, 9, -1))]
+    script.write_text(json.dumps({"by_schema": {
+        "Intent": {"capability": "recommend", "user_id": "40610", "items": [],
+                   "product": None},
+        "Ranking": {"ranking": order},
+        "RankerReasons": {"reasons": [{"item_id": i, "reason": f"Reason for item {i}."}
+                                      for i in order[:5]]}},
         "text": "Hello!"}))
     port = _free_port()
     log = tmp_path / "demo.log"
@@ -138,6 +146,12 @@ def test_the_page_recommends_for_a_sample_user(demo_url: str) -> None:
             texts = items.all_inner_texts()
             assert all("Game number" in t or "Mario Kart" in t for t in texts)
             assert all("NLI agent" in t for t in texts)
+            # Titles in the ranker's order, each with the ranker's reason for it.
+            assert "Mario Kart" in texts[0]
+            assert [t.split("\n")[0] for t in texts[1:]] == [
+                f"Game number {i}" for i in (28, 27, 26, 25)]
+            reasons = page.locator("#recommendations ol li .reason").all_inner_texts()
+            assert reasons == [f"Reason for item {i}." for i in (3, 28, 27, 26, 25)]
             page.locator("#status", has_text="Done").wait_for(timeout=30_000)
             statuses = page.evaluate("() => window.statuses")
             assert any(t.startswith("NLI agent:") and "items scored" in t for t in statuses), \
