@@ -260,7 +260,8 @@ async def _recommend(ctx: AssistantContext, runtime: ToolRuntime, user_id: str |
         explained = await explain_ranking(
             await ctx.amodel_for("reasons"), [{"id": i, "title": titles.get(i, i)}
                                               for i in ranking],
-            evidence=why, profile=final.get("user_profile"),
+            evidence=why, history=[h["title"] for h in arag_input["history"]][-5:],
+            profile=final.get("user_profile"),
             context=final.get("context_summary"), domain=ctx.domain)
         for item in payload["items"]:
             item["reason"] = explained.reasons.get(item["item_id"])

@@ -2,11 +2,12 @@
 
 ARAG's item ranker answers with an order only (its eval is kept at that version), so
 the assistant asks for reasons in one more structured call over the top k, given what
-the ranker saw: the user profile, the context summary, and each item's evidence (the
-NLI agent's P(yes), the recommender's rank). The schema enumerates the shown ids, so
-under constrained decoding the model cannot explain an item it was not shown; an id
-it skips, or a call that stays invalid after the repair turn, leaves that item with
-its evidence only (counted in `ReasonsResult`), never with a made-up reason.
+the ranker saw: the shopper's latest items, the user profile, the context summary, and
+each item's evidence (the NLI agent's P(yes), the recommender's rank). The schema
+enumerates the shown ids, so under constrained decoding the model cannot explain an
+item it was not shown; an id it skips, or a call that stays invalid after the repair
+turn, leaves that item with its evidence only (counted in `ReasonsResult`), never with
+a made-up reason.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ async def explain_ranking(
     items: Sequence[Item],
     *,
     evidence: Mapping[str, str] | None = None,
+    history: Sequence[str] | None = None,
     profile: str | None = None,
     context: str | None = None,
     domain: Domain | None = None,
@@ -100,6 +102,7 @@ async def explain_ranking(
         items: the shown items, in their final order.
         evidence: per-id evidence shown beside each title ("NLI P(yes) 0.91; recommender
             rank 2 of 20").
+        history: the shopper's latest item titles, oldest first.
         profile: the User Understanding Agent's text.
         context: the Context Summary Agent's text.
         domain: what the shop sells.
@@ -111,7 +114,8 @@ async def explain_ranking(
     shown = [{**i, "evidence": (evidence or {}).get(i["id"], "")} for i in items]
     try:
         answer = await RANKER_REASONS.ask(model, domain=domain, schema=reasons_schema(ids),
-                                          agent=agent, items=shown, profile=profile or "",
+                                          agent=agent, items=shown, history=list(history or []),
+                                          profile=profile or "",
                                           context=context or "")
     except StructuredOutputError as e:
         return ReasonsResult(missing=ids, error=str(e).splitlines()[0][:300])

@@ -60,7 +60,7 @@ def recommendations_html(result: dict[str, Any] | None) -> str:
     # Catalog titles carry HTML entities ("&amp;"): decode, then escape once.
     rows = "".join(
         f"<li><b>{html.escape(html.unescape(str(i['title'])))}</b>"
-        + (f"<br><span class='reason'>{html.escape(str(i['reason']))}</span>"
+        + (f"<br><span class='reason'>{html.escape(html.unescape(str(i['reason'])))}</span>"
            if i.get("reason") else "")
         + f"<br><small class='evidence'>{html.escape(str(i['why']))}</small></li>"
         for i in result["items"])
