@@ -117,6 +117,20 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, description="Defaults to api.openai.com.")
     openai_api_key: SecretStr | None = None
 
+    # Image generation (`aisle.tools.images`): an OpenAI-compatible images endpoint and
+    # a vision-language chat model that describes its images. Unset: no images.
+    image_base_url: str | None = Field(None, description="OpenAI-compatible images "
+                                       "endpoint, e.g. http://127.0.0.1:9000/v1.")
+    image_model: str | None = Field(None, description="Image model name; needed with "
+                                    "image_base_url.")
+    image_api_key: SecretStr | None = None
+    vlm_base_url: str | None = Field(None, description="Vision-language chat endpoint; "
+                                     "defaults to image_base_url.")
+    vlm_model: str | None = Field(None, description="Vision-language model that describes "
+                                  "generated images; unset: no vision loop.")
+    vlm_api_key: SecretStr | None = Field(None, description="Key for vlm_base_url; without "
+                                          "vlm_base_url the image key is used.")
+
     @property
     def home_source(self) -> str:
         """Where `home` came from: `AISLE_HOME`, the source checkout, or the user cache."""
