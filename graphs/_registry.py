@@ -22,7 +22,7 @@ from aisle.errors import ConfigurationError
 __all__ = ["BUILTIN_GRAPHS", "GraphSpec", "get_graph_spec", "graph_specs", "register_graph"]
 
 # The graphs shipped with aisle, by module under `graphs/`; imported on first lookup.
-BUILTIN_GRAPHS: tuple[str, ...] = ("arag", "ensemble", "carts", "gdo", "assistant")
+BUILTIN_GRAPHS: tuple[str, ...] = ("arag", "ensemble", "carts", "gdo", "assistant", "outfits")
 
 
 @dataclass(frozen=True)

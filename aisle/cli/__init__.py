@@ -33,6 +33,7 @@ from aisle.cli import (
     index,
     info,
     models,
+    outfits,
     rec,
     serve,
 )
@@ -121,6 +122,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(rec.app, name="rec")
 app.add_typer(carts.app, name="carts")
 app.add_typer(gdo.app, name="gdo")
+app.add_typer(outfits.app, name="outfits")
 app.command("chat")(chat.chat)
 app.command("info")(info.info)
 app.command("serve")(serve.serve)

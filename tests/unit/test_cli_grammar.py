@@ -37,6 +37,7 @@ TREE = {
     "rec": {"train", "recommend", "eval"},
     "carts": {"title", "eval"},
     "gdo": {"run", "eval"},
+    "outfits": {"plan", "eval"},
     "chat": None,
     "info": None,
     "serve": None,

@@ -164,7 +164,7 @@ def test_no_prompt_names_a_store_of_its_own(case: str) -> None:
     assert "a garden centre" in text
 
 
-@pytest.mark.parametrize("pipeline", ["arag", "ensemble", "carts"])
+@pytest.mark.parametrize("pipeline", ["arag", "ensemble", "carts", "outfits"])
 def test_a_prompt_change_bumps_the_agents_version(pipeline: str) -> None:
     """Run keys name the prompts by the fingerprint recorded for the agents version; a
     template edit without a version bump (and a recorded fingerprint) would file new

@@ -1,0 +1,88 @@
+"""Stylist: fills the garment slots (category, colour, material, style words, and the
+character trait each piece expresses), given the profile and, on a revision, the
+critic's feedback; in diverse-style mode, a style direction per outfit."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from aisle.agents._role import Domain, Role
+from aisle.agents.outfits._common import GarmentSlot, Wearer
+
+__all__ = ["STYLE_DIRECTIONS", "STYLIST", "Garment", "OutfitPlan", "missing_slots",
+           "plan_outfit"]
+
+
+class Garment(BaseModel):
+    """One slot of the plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slot: GarmentSlot
+    category: str = Field(min_length=1, max_length=40, description="e.g. 'trench coat'.")
+    colour: str = Field(max_length=30)
+    material: str = Field(max_length=30)
+    style: list[str] = Field(default_factory=list, max_length=4,
+                             description="A few style words.")
+    trait: str = Field(max_length=60, description="The character trait it expresses.")
+
+    def describe(self) -> str:
+        """`'brown leather ankle boots (rugged)'`."""
+        words = " ".join(w for w in (self.colour, self.material, self.category) if w)
+        return words + (f" ({', '.join(self.style)})" if self.style else "")
+
+
+class OutfitPlan(BaseModel):
+    """The stylist's garments, one entry per slot (accessories may repeat)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    garments: list[Garment] = Field(min_length=3, max_length=7)
+
+
+def missing_slots(slots: list[str]) -> list[str]:
+    """What a complete outfit lacks: footwear, and a top and a bottom or a one-piece.
+
+    Example:
+        >>> missing_slots(["top", "footwear", "accessory"])
+        ['bottom']
+        >>> missing_slots(["one_piece", "footwear"])
+        []
+        >>> missing_slots(["accessory"])
+        ['top', 'bottom', 'footwear']
+    """
+    have = Counter(slots)
+    out = []
+    if not have["one_piece"]:
+        out += [s for s in ("top", "bottom") if not have[s]]
+    if not have["footwear"]:
+        out.append("footwear")
+    return out
+
+
+STYLIST: Role[OutfitPlan] = Role("stylist", "outfits/stylist.j2", OutfitPlan,
+                                 max_tokens=600, temperature=0.0)
+
+STYLE_DIRECTIONS: tuple[str, ...] = (
+    "classic and faithful to the character's best-known look",
+    "modern streetwear that hints at the character",
+    "smart and formal, for an evening out",
+    "relaxed weekend casual",
+    "bold and colourful, the character's palette turned up",
+)
+"""The directions the diverse-style mode gives its n stylists (n <= len), in order."""
+
+
+async def plan_outfit(model: BaseChatModel, character: str, profile: str, *, gender: str,
+                      age: str, style: str | None = None, feedback: str | None = None,
+                      image_notes: str | None = None, domain: Domain | None = None
+                      ) -> OutfitPlan:
+    """One outfit plan (raises `StructuredOutputError` when it stays invalid)."""
+    age_word, gender_word = Wearer.words(gender, age)
+    answer = await STYLIST.ask(model, domain=domain, character=character, profile=profile,
+                               age=age_word, gender=gender_word, style=style or "",
+                               feedback=feedback or "", image_notes=image_notes or "")
+    return answer.value
