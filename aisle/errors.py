@@ -12,6 +12,7 @@ __all__ = [
     "BackendUnavailableError",
     "CacheError",
     "ConfigurationError",
+    "DatasetError",
     "MissingDependencyError",
     "ModelNotFoundError",
     "ServerStartupError",
@@ -25,6 +26,10 @@ class AisleError(Exception):
 
 class ConfigurationError(AisleError, ValueError):
     """A setting, flag or model spec is invalid."""
+
+
+class DatasetError(AisleError, ValueError):
+    """A data file is missing or malformed, or names an unknown user, item or dataset."""
 
 
 class MissingDependencyError(AisleError, ImportError):

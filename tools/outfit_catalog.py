@@ -48,8 +48,7 @@ from typing import Any, Final, Literal, get_args
 
 from typing_extensions import TypedDict
 
-from aisle.errors import ConfigurationError, MissingDependencyError
-from aisle.evals._errors import DatasetError
+from aisle.errors import ConfigurationError, DatasetError, MissingDependencyError
 from aisle.tools.retrieval import Embedder, catalog_fingerprint
 
 __all__ = [

@@ -17,8 +17,8 @@ class CharacterProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    era: str = Field(max_length=60, description="When they live, e.g. 'Victorian 1890s'.")
-    setting: str = Field(max_length=80, description="Where, e.g. 'foggy London streets'.")
+    era: str = Field(max_length=60, description="When they live.")
+    setting: str = Field(max_length=80, description="Where they live.")
     palette: list[str] = Field(min_length=1, max_length=5, description="Their colours.")
     materials: list[str] = Field(min_length=1, max_length=5,
                                  description="What their clothes are made of.")

@@ -22,7 +22,8 @@ class Garment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     slot: GarmentSlot
-    category: str = Field(min_length=1, max_length=40, description="e.g. 'trench coat'.")
+    category: str = Field(min_length=1, max_length=40,
+                          description="The kind of garment, in two or three words.")
     colour: str = Field(max_length=30)
     material: str = Field(max_length=30)
     style: list[str] = Field(default_factory=list, max_length=4,
