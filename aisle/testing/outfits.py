@@ -12,7 +12,8 @@ import numpy.typing as npt
 from aisle.testing.embeddings import trigram_embed
 from aisle.tools.outfit_catalog import ClothingItem, OutfitCatalog, parse_category_paths
 
-__all__ = ["SMALL_CATALOG", "TrigramEmbedder", "small_outfit_catalog"]
+__all__ = ["SMALL_CATALOG", "TrigramEmbedder", "small_outfit_catalog",
+           "write_small_catalog_files"]
 
 _ROOT = "Clothing, Shoes & Jewelry"
 SMALL_CATALOG: dict[str, tuple[str, str]] = {
@@ -48,3 +49,20 @@ def small_outfit_catalog(folder: Path, drop: Sequence[str] = ()) -> OutfitCatalo
     catalog = OutfitCatalog(folder, items, embedder=TrigramEmbedder())  # type: ignore[arg-type]
     catalog.sync()
     return catalog
+
+
+def write_small_catalog_files(folder: Path) -> Path:
+    """`SMALL_CATALOG` as the files of `bundles/clothing` (`item_titles.csv`,
+    `item_categories.csv`) in `folder`, for code that takes the catalog's folder."""
+    import csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "item_titles.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["item ID", "titles"])
+        writer.writerows((i, title) for i, (title, _) in SMALL_CATALOG.items())
+    with (folder / "item_categories.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["item ID", "categories"])
+        writer.writerows((i, f"[[{_ROOT},{path}]]") for i, (_, path) in SMALL_CATALOG.items())
+    return folder

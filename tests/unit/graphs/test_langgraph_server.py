@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import pytest
 
 from aisle.graphs import graph_specs
 from aisle.testing import live_group_members
+from aisle.testing.outfits import SMALL_CATALOG, write_small_catalog_files
 
 REPO = Path(__file__).resolve().parents[3]
 STARTUP_TIMEOUT = 45.0
@@ -195,6 +197,23 @@ def _check_assistant(inputs: dict[str, Any], output: dict[str, Any]) -> None:
     assert output["intent"]["capability"] in {"recommend", "extract", "title", "chat"}
 
 
+OUTFITS_INPUT = {"character": "Indiana Jones", "gender": "male", "age": "adult"}
+# The catalog's folder (a dozen items) and its index, as JSON paths; MiniLM embeds them.
+_OUTFITS_DIR = Path(tempfile.mkdtemp(prefix="aisle-outfits-"))
+OUTFITS_CONTEXT = {"model": "fake:schema",
+                   "catalog": str(write_small_catalog_files(_OUTFITS_DIR / "clothing")),
+                   "index_dir": str(_OUTFITS_DIR / "index")}
+
+
+def _check_outfits(inputs: dict[str, Any], output: dict[str, Any]) -> None:
+    result = output["result"]
+    (outfit,) = result["outfits"]
+    found = [i for i in outfit["items"] if i["item_id"]]
+    assert found
+    assert all(i["item_id"] in SMALL_CATALOG for i in found)
+    assert result["image"]["status"] == "skipped"
+
+
 # graph -> (input, a valid JSON context on fake models, what the output must satisfy)
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any],
                        Callable[[dict[str, Any], dict[str, Any]], None]]] = {
@@ -203,6 +222,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any],
     "carts": (CARTS_INPUT, {"model": "fake:schema", "config": {"max_rounds": 1}}, _check_carts),
     "gdo": (GDO_INPUT, {"model": "fake:hash", "pipeline": GDO_PIPELINE}, _check_gdo),
     "assistant": (ASSISTANT_INPUT, {"model": "fake:schema", "k": 3}, _check_assistant),
+    "outfits": (OUTFITS_INPUT, OUTFITS_CONTEXT, _check_outfits),
 }
 
 # graph -> (input, a context the graph's schema rejects, a fragment of the error)
@@ -219,6 +239,8 @@ BAD_CONTEXTS = [
                  id="gdo-unknown-operator"),
     pytest.param("assistant", ASSISTANT_INPUT, {"model": "fake:schema", "k": 0}, "k",
                  id="assistant-no-recommendations"),
+    pytest.param("outfits", OUTFITS_INPUT, {**OUTFITS_CONTEXT, "config": {"max_revisions": 9}},
+                 "max_revisions", id="outfits-unbounded-loop"),
 ]
 
 
