@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
+import threading
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -285,10 +286,13 @@ def validate_input(state: OutfitsInput) -> tuple[str, Gender, AgeGroup]:
 
 # -- the catalog -------------------------------------------------------------------------
 _catalogs: dict[tuple[str, str | None], OutfitCatalog] = {}
-_catalog_lock = asyncio.Lock()
+# A thread lock, not an asyncio one: the catalogs outlive any one event loop (the CLI,
+# tests and the server each run their own).
+_catalog_lock = threading.Lock()
 
 
 def _open_catalog(folder: str, index_dir: str | None) -> OutfitCatalog:
+    """The catalog in `folder`, its index synced (embedded on first use)."""
     from pathlib import Path
 
     from aisle.settings import get_settings
@@ -303,6 +307,14 @@ def _open_catalog(folder: str, index_dir: str | None) -> OutfitCatalog:
     return catalog
 
 
+def _shared_catalog(folder: str, index_dir: str | None) -> OutfitCatalog:
+    with _catalog_lock:
+        key = (folder, index_dir)
+        if key not in _catalogs:
+            _catalogs[key] = _open_catalog(folder, index_dir)
+        return _catalogs[key]
+
+
 async def _catalog(ctx: OutfitsContext) -> OutfitCatalog:
     ref = ctx.catalog
     if ref is not None and not isinstance(ref, str):
@@ -311,11 +323,7 @@ async def _catalog(ctx: OutfitsContext) -> OutfitCatalog:
         from aisle.settings import get_settings
 
         ref = str(get_settings().data / "bundles" / "clothing")
-    key = (ref, ctx.index_dir)
-    async with _catalog_lock:
-        if key not in _catalogs:
-            _catalogs[key] = await asyncio.to_thread(_open_catalog, ref, ctx.index_dir)
-        return _catalogs[key]
+    return await asyncio.to_thread(_shared_catalog, ref, ctx.index_dir)
 
 
 # -- the outfit subgraph -----------------------------------------------------------------
