@@ -264,7 +264,7 @@ class OutfitsSuite(Suite[CharacterCase]):
         if variant is Variant.baseline:
             try:
                 named = await name_outfit(model, c.name, gender=c.gender, age=c.age,
-                                          domain=CLOTHING)
+                                          note=_note(c), domain=CLOTHING)
             except StructuredOutputError as e:
                 logger.warning("the baseline gave no valid answer for %s: %s", case.id, e)
                 return {"outfits": [], "error": str(e)[:300]}
@@ -283,7 +283,7 @@ class OutfitsSuite(Suite[CharacterCase]):
             return {"outfits": [{"style_index": 0, "items": items, "critique": None}],
                     "dropped": 0}
         state = await build_outfits_graph().ainvoke(
-            {"character": c.name, "gender": c.gender, "age": c.age, "note": c.note},
+            {"character": c.name, "gender": c.gender, "age": c.age, "note": _note(c)},
             context=OutfitsContext(model=model, catalog=self.catalog, domain=CLOTHING,
                                    config=self.config.graph_config(variant)))
         result = state["result"]
@@ -449,6 +449,11 @@ class OutfitsSuite(Suite[CharacterCase]):
 
     def markdown(self, report: dict[str, Any]) -> str:
         return outfits_markdown(report)
+
+
+def _note(c: Character) -> str:
+    """What both the baseline and the graph are told besides the name."""
+    return f"{c.note} ({c.source}: {c.work})"
 
 
 def _compact(outfit: Mapping[str, Any]) -> dict[str, Any]:

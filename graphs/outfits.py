@@ -19,8 +19,9 @@ START -> stylist --(one Send per garment)--> retrieve -> critic --(revise?)--> s
   the slot's and the wearer's filters (`aisle.tools.outfit_catalog`: a footwear slot only
   returns footwear, a man's outfit only men's or unisex items), so every item is one the
   catalog holds; the critic scores faithfulness, coherence and wearability and says
-  accept or revise; a revision goes back to the stylist with the critic's feedback, at
-  most `max_revisions` times (the count is in the state).
+  accept or revise; a revise verdict, or any score of 2 or lower, sends the outfit back
+  to the stylist with the critic's feedback, at most `max_revisions` times (the count is
+  in the state).
 - `select`: in diverse-style mode (`styles` > 1, one style direction each from
   `STYLE_DIRECTIONS`), outfits whose embedding (the mean MiniLM embedding of their item
   titles) lies within cosine distance `min_distance` of an outfit already kept are
@@ -98,7 +99,7 @@ from aisle.tools.outfit_catalog import (
 
 __all__ = ["OutfitsAgent", "OutfitsConfig", "OutfitsContext", "OutfitsInput", "OutfitsState",
            "build_outfit_subgraph", "build_outfits_graph", "graph", "keep_distinct",
-           "validate_input"]
+           "needs_revision", "validate_input"]
 
 logger = logging.getLogger(__name__)
 
@@ -429,12 +430,29 @@ async def critic(state: OutfitState, runtime: Runtime[OutfitsContext]) -> dict[s
                            "missing": missing}]}
 
 
+def needs_revision(critique: dict[str, Any]) -> bool:
+    """The critic says revise, or scores any axis 2 or lower (a small model's verdict
+    and scores can disagree: Qwen2.5-Coder-0.5B accepted outfits it scored 1/5).
+
+    Example:
+        >>> needs_revision({"verdict": "accept", "faithfulness": 5, "coherence": 2,
+        ...                 "wearability": 5})
+        True
+        >>> needs_revision({"verdict": "failed"})
+        False
+    """
+    if critique.get("verdict") == "revise":
+        return True
+    scores = [critique.get(k) for k in ("faithfulness", "coherence", "wearability")]
+    return any(isinstance(v, int) and v <= 2 for v in scores)
+
+
 def revise_or_finish(state: OutfitState, runtime: Runtime[OutfitsContext]
                      ) -> Literal["stylist", "finish"]:
-    """Back to the stylist while the critic says revise and revisions are left."""
+    """Back to the stylist while the critic asks for it (`needs_revision`) and
+    revisions are left."""
     last = (state.get("critiques") or [{}])[-1]
-    if last.get("verdict") == "revise" and \
-            state.get("revision", 0) < _ctx(runtime).config.max_revisions:
+    if needs_revision(last) and state.get("revision", 0) < _ctx(runtime).config.max_revisions:
         return "stylist"
     return "finish"
 

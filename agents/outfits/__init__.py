@@ -51,7 +51,7 @@ ROLES: tuple[Role[Any] | ChoiceRole, ...] = (
     OUTFIT_JUDGE)
 
 # The fingerprint of `prompts/outfits/` at each agents version (a test checks it).
-PROMPTS_FINGERPRINT: dict[int, str] = {1: "f8cad5b8fd31"}
+PROMPTS_FINGERPRINT: dict[int, str] = {1: "48e583899720"}
 
 
 def agents_version() -> dict[str, object]:

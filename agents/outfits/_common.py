@@ -22,7 +22,7 @@ class Wearer:
     """How prompts name the wearer: `age`/`gender` words as the documented values."""
 
     AGE_WORDS: ClassVar[Mapping[str, str]] = MappingProxyType(
-        {"child": "child", "teen": "teenage", "adult": "adult", "senior": "senior"})
+        {"child": "a young", "teen": "a teenage", "adult": "an adult", "senior": "an older"})
     GENDER_WORDS: ClassVar[Mapping[str, str]] = MappingProxyType(
         {"female": "woman", "male": "man"})
     CHILD_GENDER_WORDS: ClassVar[Mapping[str, str]] = MappingProxyType(
@@ -30,13 +30,13 @@ class Wearer:
 
     @classmethod
     def words(cls, gender: str, age: str) -> tuple[str, str]:
-        """`(age word, gender word)` for the prompts: ('teenage', 'girl').
+        """`(age words, gender word)` for the prompts: ('a teenage', 'girl').
 
         Example:
             >>> Wearer.words("female", "teen")
-            ('teenage', 'girl')
+            ('a teenage', 'girl')
             >>> Wearer.words("male", "adult")
-            ('adult', 'man')
+            ('an adult', 'man')
         """
         young = age in ("child", "teen")
         noun = (cls.CHILD_GENDER_WORDS if young else cls.GENDER_WORDS)[gender]

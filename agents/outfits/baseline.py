@@ -14,6 +14,8 @@ __all__ = ["BASELINE_STYLIST", "BaselineOutfit", "NamedGarment", "name_outfit"]
 
 
 class NamedGarment(BaseModel):
+    """A garment the baseline named, with its slot."""
+
     model_config = ConfigDict(extra="forbid")
 
     slot: GarmentSlot
@@ -21,9 +23,27 @@ class NamedGarment(BaseModel):
 
 
 class BaselineOutfit(BaseModel):
+    """One short description per slot (null: not part of the outfit); the same
+    slot-per-field shape as the stylist's `OutfitPlan`."""
+
     model_config = ConfigDict(extra="forbid")
 
-    garments: list[NamedGarment] = Field(min_length=3, max_length=7)
+    top: str | None = Field(max_length=100, description="null with a one_piece.")
+    bottom: str | None = Field(max_length=100, description="null with a one_piece.")
+    one_piece: str | None = Field(max_length=100, description="A dress or jumpsuit, or null.")
+    outerwear: str | None = Field(max_length=100, description="A layer, or null.")
+    footwear: str = Field(min_length=1, max_length=100)
+    accessories: list[str] = Field(max_length=3)
+
+    @property
+    def garments(self) -> list[NamedGarment]:
+        """The named garments with their slots, in slot order (blank ones left out)."""
+        pairs: list[tuple[str, str | None]] = [
+            (s, getattr(self, s)) for s in ("top", "bottom", "one_piece", "outerwear",
+                                            "footwear")]
+        pairs += [("accessory", a) for a in self.accessories]
+        return [NamedGarment(slot=s, description=d.strip())  # type: ignore[arg-type]
+                for s, d in pairs if d and d.strip()]
 
 
 BASELINE_STYLIST: Role[BaselineOutfit] = Role("baseline", "outfits/baseline.j2",
@@ -31,9 +51,10 @@ BASELINE_STYLIST: Role[BaselineOutfit] = Role("baseline", "outfits/baseline.j2",
 
 
 async def name_outfit(model: BaseChatModel, character: str, *, gender: str, age: str,
-                      domain: Domain | None = None) -> BaselineOutfit:
+                      note: str | None = None, domain: Domain | None = None
+                      ) -> BaselineOutfit:
     """One call: the outfit's garments (raises `StructuredOutputError`)."""
     age_word, gender_word = Wearer.words(gender, age)
     answer = await BASELINE_STYLIST.ask(model, domain=domain, character=character,
-                                        age=age_word, gender=gender_word)
+                                        note=note or "", age=age_word, gender=gender_word)
     return answer.value

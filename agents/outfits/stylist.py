@@ -12,16 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from aisle.agents._role import Domain, Role
 from aisle.agents.outfits._common import GarmentSlot, Wearer
 
-__all__ = ["STYLE_DIRECTIONS", "STYLIST", "Garment", "OutfitPlan", "missing_slots",
-           "plan_outfit"]
+__all__ = ["STYLE_DIRECTIONS", "STYLIST", "Garment", "GarmentSpec", "OutfitPlan",
+           "missing_slots", "plan_outfit"]
 
 
-class Garment(BaseModel):
-    """One slot of the plan."""
+class GarmentSpec(BaseModel):
+    """One planned garment, as the stylist writes it (its slot is the field it is in)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    slot: GarmentSlot
     category: str = Field(min_length=1, max_length=40,
                           description="The kind of garment, in two or three words.")
     colour: str = Field(max_length=30)
@@ -30,6 +29,12 @@ class Garment(BaseModel):
                              description="A few style words.")
     trait: str = Field(max_length=60, description="The character trait it expresses.")
 
+
+class Garment(GarmentSpec):
+    """A planned garment with its slot."""
+
+    slot: GarmentSlot
+
     def describe(self) -> str:
         """`'brown leather ankle boots (rugged)'`."""
         words = " ".join(w for w in (self.colour, self.material, self.category) if w)
@@ -37,11 +42,33 @@ class Garment(BaseModel):
 
 
 class OutfitPlan(BaseModel):
-    """The stylist's garments, one entry per slot (accessories may repeat)."""
+    """The stylist's plan, one field per slot, so constrained decoding walks through
+    the slots in order (as a list of `{slot, ...}` entries, a 0.5B model filled every
+    entry with the first slot of the enum). A slot left null is not planned; the
+    completeness rule (`missing_slots`) is checked by code, not by the schema."""
 
     model_config = ConfigDict(extra="forbid")
 
-    garments: list[Garment] = Field(min_length=3, max_length=7)
+    top: GarmentSpec | None = Field(description="A shirt, blouse, sweater or t-shirt; "
+                                                "null with a one_piece.")
+    bottom: GarmentSpec | None = Field(description="Trousers, jeans, a skirt or shorts; "
+                                                   "null with a one_piece.")
+    one_piece: GarmentSpec | None = Field(description="A dress or jumpsuit instead of top "
+                                                      "and bottom; else null.")
+    outerwear: GarmentSpec | None = Field(description="A coat, jacket, blazer or vest; "
+                                                      "null if none.")
+    footwear: GarmentSpec = Field(description="Shoes, boots or sandals.")
+    accessories: list[GarmentSpec] = Field(max_length=3, description="One to three: a hat, "
+                                           "bag, belt, scarf, watch, glasses or jewelry.")
+
+    @property
+    def garments(self) -> list[Garment]:
+        """The planned garments with their slots, in slot order."""
+        out = [Garment(slot=slot, **spec.model_dump())  # type: ignore[arg-type]
+               for slot in ("top", "bottom", "one_piece", "outerwear", "footwear")
+               if (spec := getattr(self, slot)) is not None]
+        out += [Garment(slot="accessory", **a.model_dump()) for a in self.accessories]
+        return out
 
 
 def missing_slots(slots: list[str]) -> list[str]:

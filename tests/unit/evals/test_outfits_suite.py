@@ -57,10 +57,14 @@ def _model() -> FakeChatModel:
         na, nb = a.count("\n- "), b.count("\n- ")
         return {"reason": "fuller", "better": "A" if na >= nb else "B"}
 
-    plan = {"garments": [_garment("top", "oxford shirt", "white"),
-                         _garment("bottom", "chino pants", "khaki"),
-                         _garment("footwear", "ankle boots"),
-                         _garment("accessory", "fedora hat")]}
+    def spec(g: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in g.items() if k != "slot"}
+
+    plan = {"top": spec(_garment("top", "oxford shirt", "white")),
+            "bottom": spec(_garment("bottom", "chino pants", "khaki")),
+            "one_piece": None, "outerwear": None,
+            "footwear": spec(_garment("footwear", "ankle boots")),
+            "accessories": [spec(_garment("accessory", "fedora hat"))]}
     return FakeChatModel(
         by_schema={
             "CharacterProfile": {"era": "1930s", "setting": "digs", "palette": ["khaki"],
@@ -73,10 +77,9 @@ def _model() -> FakeChatModel:
                                "verdict": "accept", "feedback": "ok"},
             "ImagePrompt": {"elements": ["a", "b"], "prompt": "p"},
             # The baseline names two garments only: an incomplete outfit.
-            "BaselineOutfit": {"garments": [
-                {"slot": "top", "description": "white cotton shirt"},
-                {"slot": "footwear", "description": "leather boots"},
-                {"slot": "accessory", "description": "felt hat"}]},
+            "BaselineOutfit": {"top": "white cotton shirt", "bottom": None,
+                               "one_piece": None, "outerwear": None,
+                               "footwear": "leather boots", "accessories": ["felt hat"]},
             "Preference": judge},
         responses=["not json"], cycle=True, capabilities=Capabilities(json_schema=True))
 

@@ -41,11 +41,24 @@ def _garment(slot: str, category: str, colour: str = "brown", material: str = "l
             "style": ["rugged"], "trait": "adventurous"}
 
 
-PLAN = {"garments": [_garment("top", "oxford shirt", "white", "cotton"),
-                     _garment("bottom", "chino pants", "khaki", "cotton"),
-                     _garment("footwear", "ankle boots"),
-                     _garment("outerwear", "bomber jacket"),
-                     _garment("accessory", "fedora hat", "brown", "felt")]}
+def _plan(*garments: dict[str, Any]) -> dict[str, Any]:
+    """The stylist's answer (one field per slot) holding these garments."""
+    plan: dict[str, Any] = {"top": None, "bottom": None, "one_piece": None,
+                            "outerwear": None, "footwear": None, "accessories": []}
+    for g in garments:
+        spec = {k: v for k, v in g.items() if k != "slot"}
+        if g["slot"] == "accessory":
+            plan["accessories"].append(spec)
+        else:
+            plan[g["slot"]] = spec
+    return plan
+
+
+PLAN = _plan(_garment("top", "oxford shirt", "white", "cotton"),
+             _garment("bottom", "chino pants", "khaki", "cotton"),
+             _garment("outerwear", "bomber jacket"),
+             _garment("footwear", "ankle boots"),
+             _garment("accessory", "fedora hat", "brown", "felt"))
 
 
 def _query(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
@@ -126,15 +139,25 @@ async def test_a_womans_footwear_slot_gets_a_womans_shoe_whatever_the_query(
 
 
 async def test_an_incomplete_plan_is_reported_missing(tmp_path: Path) -> None:
-    plan = {"garments": [_garment("top", "shirt"), _garment("accessory", "hat"),
-                         _garment("accessory", "watch")]}
+    plan = _plan(_garment("top", "shirt"), _garment("footwear", "boots"),
+                 _garment("accessory", "hat"), _garment("accessory", "watch"))
     out = await build_outfits_graph().ainvoke(
         INDY, context=OutfitsContext(model=_model(plan=plan), catalog=_catalog(tmp_path)))
     (outfit,) = out["result"]["outfits"]
-    assert outfit["missing"][:2] == ["bottom", "footwear"]
+    assert outfit["missing"] == ["bottom"]
     # The two accessories got two different items.
     accessories = [i["item_id"] for i in outfit["items"] if i["slot"] == "accessory"]
     assert len(set(accessories)) == 2
+
+
+async def test_a_low_score_sends_the_outfit_back_whatever_the_verdict(
+        tmp_path: Path) -> None:
+    model = _model(critique={"faithfulness": 1, "coherence": 4, "wearability": 4,
+                             "verdict": "accept", "feedback": "Not Indy at all."})
+    out = await build_outfits_graph().ainvoke(INDY, context=OutfitsContext(
+        model=model, catalog=_catalog(tmp_path), config=OutfitsConfig(max_revisions=1)))
+    assert len(_stylist_calls(model)) == 2
+    assert out["result"]["outfits"][0]["revisions"] == 1
 
 
 @pytest.mark.parametrize("max_revisions", [0, 2])
@@ -155,9 +178,9 @@ async def test_the_critic_sends_back_at_most_max_revisions_times(
 
 
 async def test_diverse_styles_drop_repeats(tmp_path: Path) -> None:
-    other = {"garments": [_garment("top", "crew neck tee", "grey", "cotton"),
-                          _garment("bottom", "denim jeans", "dark blue", "denim"),
-                          _garment("footwear", "canvas sneakers", "white", "canvas")]}
+    other = _plan(_garment("top", "crew neck tee", "grey", "cotton"),
+                  _garment("bottom", "denim jeans", "dark blue", "denim"),
+                  _garment("footwear", "canvas sneakers", "white", "canvas"))
 
     def plan(messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
         # The first two directions plan the same outfit; the third another.
