@@ -47,8 +47,9 @@ Steps (each reused when done, so an interrupted run continues with the same comm
    difference aisle - RecBole with its 95% bootstrap interval. They *agree* on a
    metric when the paired interval contains 0. Primary protocol: history items
    excluded from the ranking (aisle's standard); secondary: history items ranked
-   (what RecBole's own evaluator does for sequential models). `OUT/report.json` and
-   `OUT/report.md`; an OUT that already holds a report is refused.
+   (what RecBole's own evaluator does for sequential models). `OUT/agreement.json` and
+   `OUT/agreement.md` (not `report.*`, the name of the eval runner's kept reports); an
+   OUT that already holds them is refused.
 
 Checkpoints (RecBole's `saved/`, aisle's `rec/`) go to `--work` (default
 `.aisle/recbole-agreement/<OUT name>/`, git-ignored), not into OUT.
@@ -460,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     out = args.out.resolve()
-    if (out / "report.json").exists() or (out / "report.md").exists():
+    if (out / "agreement.json").exists() or (out / "agreement.md").exists():
         raise SystemExit(f"{out} already holds a report; it is never overwritten: pass "
                          "another --out (e.g. the next -vN)")
     out.mkdir(parents=True, exist_ok=True)
@@ -523,15 +524,15 @@ def main(argv: list[str] | None = None) -> int:
         "command": command.strip(),
     }
     report["agree"] = all(report["history_excluded"][m]["agree"] for m in AGREEMENT_METRICS)
-    write_atomic(out / "report.md", markdown(report))
-    write_atomic(out / "report.json", json.dumps(report, indent=1) + "\n")
+    write_atomic(out / "agreement.md", markdown(report))
+    write_atomic(out / "agreement.json", json.dumps(report, indent=1) + "\n")
     for metric in AGREEMENT_METRICS:
         m = report["history_excluded"][metric]
         d = m["paired_diff_aisle_minus_recbole"]
         log(f"{metric}: aisle {fmt_ci(m['aisle'])}, RecBole {fmt_ci(m['recbole'])}, "
             f"paired {d['mean']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] -> "
             f"{'agree' if m['agree'] else 'DISAGREE'}")
-    log(f"report: {out / 'report.md'}")
+    log(f"report: {out / 'agreement.md'}")
     return 0
 
 
