@@ -18,13 +18,13 @@ space); an empty name reads as None.
 
 from __future__ import annotations
 
-import csv
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aisle.agents import Domain
+from aisle.datafiles import read_csv_columns
 from aisle.errors import ConfigurationError
 from aisle.evals._errors import DatasetError
 
@@ -133,7 +133,7 @@ def load_bundles(root: Path, domain: str) -> list[Bundle]:
                            f"the shared data (holding {', '.join(DOMAINS)}/)")
     intent_path = folder / "bundle_intent.csv"
     names: dict[str, str | None] = {}
-    for line, (raw_id, intent) in _read_csv(intent_path, ("bundle ID", "intent")):
+    for line, (raw_id, intent) in read_csv_columns(intent_path, ("bundle ID", "intent")):
         bundle_id = _id(intent_path, line, "bundle ID", raw_id)
         if bundle_id in names:
             raise DatasetError(f"{intent_path}:{line}: bundle {bundle_id} is listed twice")
@@ -141,7 +141,7 @@ def load_bundles(root: Path, domain: str) -> list[Bundle]:
 
     titles_path = folder / "item_titles.csv"
     titles: dict[str, str] = {}
-    for line, (raw_id, title) in _read_csv(titles_path, ("item ID", "titles")):
+    for line, (raw_id, title) in read_csv_columns(titles_path, ("item ID", "titles")):
         item_id = _id(titles_path, line, "item ID", raw_id)
         if item_id in titles:
             raise DatasetError(f"{titles_path}:{line}: item {item_id} is listed twice")
@@ -149,7 +149,7 @@ def load_bundles(root: Path, domain: str) -> list[Bundle]:
 
     items_path = folder / "bundle_item.csv"
     items: dict[str, list[BundleItem]] = {}
-    for line, (raw_bundle, raw_item) in _read_csv(items_path, ("bundle ID", "item ID")):
+    for line, (raw_bundle, raw_item) in read_csv_columns(items_path, ("bundle ID", "item ID")):
         bundle_id = _id(items_path, line, "bundle ID", raw_bundle)
         item_id = _id(items_path, line, "item ID", raw_item)
         if bundle_id not in names:
@@ -251,38 +251,3 @@ def _id(path: Path, line: int, column: str, raw: str) -> str:
     if not (value.isascii() and value.isdigit()):
         raise DatasetError(f"{path}:{line}: {column} should be a number, got {raw!r}")
     return value
-
-
-def _read_csv(path: Path, columns: tuple[str, str]) -> list[tuple[int, tuple[str, str]]]:
-    """(line, cells) of the two named columns, as written; blank lines skipped.
-
-    The line is where the record ends (a quoted cell may span several lines).
-    """
-    if not path.is_file():
-        raise DatasetError(f"missing data file {path}")
-    rows: list[tuple[int, tuple[str, str]]] = []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, strict=True)
-            header = next(reader, None)
-            if header is None:
-                raise DatasetError(f"{path} is empty; expected a header line "
-                                   f"{','.join(columns)}")
-            found = [name.strip() for name in header]
-            missing = [c for c in columns if c not in found]
-            if missing:
-                raise DatasetError(f"{path}: no column {', '.join(map(repr, missing))}; "
-                                   f"expected {','.join(columns)}, found {','.join(found)}")
-            first, second = (found.index(c) for c in columns)
-            for record in reader:
-                if not record or (len(record) == 1 and not record[0].strip()):
-                    continue
-                if len(record) != len(found):
-                    raise DatasetError(f"{path}:{reader.line_num}: expected {len(found)} "
-                                       f"fields ({','.join(found)}), got {len(record)}")
-                rows.append((reader.line_num, (record[first], record[second])))
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path} is not UTF-8 text: {e}") from e
-    except csv.Error as e:
-        raise DatasetError(f"{path}: malformed CSV: {e}") from e
-    return rows

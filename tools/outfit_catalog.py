@@ -35,7 +35,6 @@ On the real file (4,487 items, every one with a categories row; `catalog_stats`)
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import logging
 import re
@@ -48,6 +47,7 @@ from typing import Any, Final, Literal, get_args
 
 from typing_extensions import TypedDict
 
+from aisle.datafiles import read_csv_columns
 from aisle.errors import ConfigurationError, DatasetError, MissingDependencyError
 from aisle.tools.retrieval import Embedder, catalog_fingerprint
 
@@ -400,7 +400,7 @@ def load_clothing(folder: Path) -> dict[str, ClothingItem]:
                            f"of the shared data (holding {TITLES_FILE}, {CATEGORIES_FILE})")
     titles_path = folder / TITLES_FILE
     titles: dict[str, str] = {}
-    for line, (raw_id, raw_title) in _read_csv(titles_path, ("item ID", "titles")):
+    for line, (raw_id, raw_title) in read_csv_columns(titles_path, ("item ID", "titles")):
         item_id = _id(titles_path, line, raw_id)
         if item_id in titles:
             raise DatasetError(f"{titles_path}:{line}: item {item_id} is listed twice")
@@ -411,7 +411,7 @@ def load_clothing(folder: Path) -> dict[str, ClothingItem]:
 
     categories_path = folder / CATEGORIES_FILE
     paths: dict[str, tuple[tuple[str, ...], ...]] = {}
-    for line, (raw_id, text) in _read_csv(categories_path, ("item ID", "categories")):
+    for line, (raw_id, text) in read_csv_columns(categories_path, ("item ID", "categories")):
         item_id = _id(categories_path, line, raw_id)
         if item_id in paths:
             raise DatasetError(f"{categories_path}:{line}: item {item_id} is listed twice")
@@ -725,36 +725,3 @@ def _id(path: Path, line: int, raw: str) -> str:
     if not value:
         raise DatasetError(f"{path}:{line}: blank item ID")
     return value
-
-
-def _read_csv(path: Path, columns: tuple[str, str]) -> list[tuple[int, tuple[str, str]]]:
-    """(line, cells) of the two named columns, as written; blank lines skipped. The line
-    is where the record ends (a quoted cell may span several lines)."""
-    if not path.is_file():
-        raise DatasetError(f"missing data file {path}")
-    rows: list[tuple[int, tuple[str, str]]] = []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, strict=True)
-            header = next(reader, None)
-            if header is None:
-                raise DatasetError(f"{path} is empty; expected a header line "
-                                   f"{','.join(columns)}")
-            found = [name.strip() for name in header]
-            missing = [c for c in columns if c not in found]
-            if missing:
-                raise DatasetError(f"{path}: no column {', '.join(map(repr, missing))}; "
-                                   f"expected {','.join(columns)}, found {','.join(found)}")
-            first, second = (found.index(c) for c in columns)
-            for record in reader:
-                if not record or (len(record) == 1 and not record[0].strip()):
-                    continue
-                if len(record) != len(found):
-                    raise DatasetError(f"{path}:{reader.line_num}: expected {len(found)} "
-                                       f"fields ({','.join(found)}), got {len(record)}")
-                rows.append((reader.line_num, (record[first], record[second])))
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path} is not UTF-8 text: {e}") from e
-    except csv.Error as e:
-        raise DatasetError(f"{path}: malformed CSV: {e}") from e
-    return rows
