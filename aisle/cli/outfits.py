@@ -99,9 +99,10 @@ def plan_cmd(
 
 
 def _print_plan(result: dict[str, Any], failures: list[dict[str, Any]]) -> None:
-    wearer = result["wearer"]
-    console.print(f"[bold]{escape(result['character'])}[/] for a {wearer['age']} "
-                  f"{wearer['gender']} wearer", soft_wrap=True)
+    from aisle.agents.outfits import Wearer
+
+    age, noun = Wearer.words(result["wearer"]["gender"], result["wearer"]["age"])
+    console.print(f"[bold]{escape(result['character'])}[/] for {age} {noun}", soft_wrap=True)
     if not result["outfits"]:
         err_console.print("[yellow]no outfit:[/] every style failed (see failures below)")
     for outfit in result["outfits"]:
