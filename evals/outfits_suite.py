@@ -16,7 +16,8 @@ Variants, each on the model under test:
   (faithfulness, then coherence, then wearability; ties: the first style).
 
 Every variant searches the same catalog with the same slot and wearer filters, so every
-item is a catalog item of the slot's kind; the image step is off (no image weights here).
+item is a catalog item of the slot's kind; the image prompt and the image step are off
+(no image weights here, and no metric reads the prompt).
 
 A second phase has a pairwise judge (`judge[<spec>]:<a>~<b>`, its model set apart from
 the model under test) compare two variants' outfits in both orders (A/B swapped), so
@@ -173,7 +174,8 @@ class OutfitsEvalConfig(BaseModel):
     def graph_config(self, variant: Variant) -> OutfitsConfig:
         return OutfitsConfig(styles=self.styles if variant is Variant.diverse else 1,
                              max_revisions=self.max_revisions,
-                             items_per_slot=self.items_per_slot, image=False)
+                             items_per_slot=self.items_per_slot, concretise=False,
+                             image=False)
 
 
 class OutfitsSuite(Suite[CharacterCase]):

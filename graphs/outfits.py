@@ -131,6 +131,8 @@ class OutfitsConfig(BaseModel):
             one already kept is dropped. 0.1 on the mean MiniLM embedding of the item
             titles: two outfits of the same garment types in other colours and
             materials lie about 0.1 to 0.2 apart, the same items 0.
+        concretise: write the text-to-image prompt (the eval, which draws nothing, turns
+            it off).
         image: call the image endpoint when one is configured.
         vision_rounds: with a vision-language model configured, how many times the
             outfits are planned again from its description of the picture.
@@ -142,6 +144,7 @@ class OutfitsConfig(BaseModel):
     max_revisions: int = Field(1, ge=0, le=5)
     items_per_slot: int = Field(3, ge=1, le=10)
     min_distance: float = Field(0.1, ge=0.0, le=2.0)
+    concretise: bool = True
     image: bool = True
     vision_rounds: int = Field(1, ge=0, le=3)
 
@@ -596,7 +599,7 @@ async def concretise_node(state: OutfitsState, runtime: Runtime[OutfitsContext]
     ctx = _ctx(runtime)
     outfits = _latest(state)
     kept = state.get("kept") or []
-    if not kept:
+    if not kept or not ctx.config.concretise:
         return {"image_prompt": None}
     chosen = outfits[kept[0]]
     garments = [i["title"] or i["garment"] for i in chosen["items"]]

@@ -150,6 +150,8 @@ async def test_every_variant_and_the_judge_in_both_orders(suite: OutfitsSuite,
     assert "## Bias audit (2 character / gender-swapped twin pairs" in text
     assert "### Indiana Jones: adult female (gender-swapped twin)" in text
     json.dumps(report)  # the report is JSON
+    # No image prompt is written: nothing reads it in the eval.
+    assert "ImagePrompt" not in {c.schema for c in suite._models["fake:m"].calls}  # type: ignore[attr-defined]
 
 
 def test_variants_can_be_chosen(tmp_path: Path) -> None:
