@@ -44,11 +44,14 @@ from aisle.errors import ConfigurationError
 from aisle.evals import wrangling as wr
 from aisle.prompts import fingerprint
 
-__all__ = ["GDOEvalConfig", "Method", "Task", "check_merge", "evaluate", "identity",
-           "markdown_table", "merge_result", "method_key"]
+__all__ = ["DEFAULT_LLM_SHARE", "GDOEvalConfig", "Method", "Task", "check_merge", "evaluate",
+           "identity", "markdown_table", "merge_result", "method_key"]
 
 Task = Literal["match", "impute", "detect"]
 Method = Literal["llm", "cascade", "baseline"]
+
+DEFAULT_LLM_SHARE = 1 / 3
+"""The cascade's default target: at most a third of the validation rows go to the LLM."""
 
 PROMPTS = {"match": "gdo/match.j2", "impute": "gdo/impute.j2", "detect": "gdo/detect.j2",
            "match_yesno": "gdo/match_yesno.j2", "detect_yesno": "gdo/detect_yesno.j2"}
@@ -86,7 +89,7 @@ class GDOEvalConfig:
     seed: int = 2025
     column: str = "manufacturer"
     shots: int = 4
-    llm_share: float = 1 / 3
+    llm_share: float = DEFAULT_LLM_SHARE
     concurrency: int = 2
     decide: Literal["json", "logprob"] = "json"
     valid_limit: int = 100
@@ -368,8 +371,21 @@ def identity(config: GDOEvalConfig) -> dict[str, Any]:
 
 def method_key(config: GDOEvalConfig) -> str:
     """The method's key under `metrics`: `llm`, `cascade`, `baseline`, or with
-    `--decide logprob` `llm_logprob` / `cascade_logprob`."""
-    return config.method + ("_logprob" if config.decide == "logprob" else "")
+    `--decide logprob` `llm_logprob` / `cascade_logprob`. A cascade fitted for another
+    share than the default third says so: `cascade_share25` for `--llm-share 0.25`, so
+    both fits can sit in one result file.
+
+    Examples:
+        >>> method_key(GDOEvalConfig(task="match", data=Path("x"), method="cascade",
+        ...                          decide="logprob", llm_share=0.25))
+        'cascade_logprob_share25'
+        >>> method_key(GDOEvalConfig(task="match", data=Path("x"), method="cascade"))
+        'cascade'
+    """
+    key = config.method + ("_logprob" if config.decide == "logprob" else "")
+    if config.method == "cascade" and abs(config.llm_share - DEFAULT_LLM_SHARE) > 1e-9:
+        key += f"_share{round(config.llm_share * 100)}"
+    return key
 
 
 def check_merge(existing: dict[str, Any] | None, config: GDOEvalConfig, *,

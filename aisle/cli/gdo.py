@@ -188,8 +188,10 @@ def eval_cmd(
     shots: int = typer.Option(4, "--shots", min=0, max=20,
                               help="Few-shot examples from the train split."),
     llm_share: float = typer.Option(1 / 3, "--llm-share", min=0.0, max=1.0,
-                                    help="cascade: the share of rows sent to the LLM, at "
-                                         "most (thresholds fit on validation)."),
+                                    help="cascade: the share of validation rows sent to "
+                                         "the LLM, at most (thresholds fit on validation; "
+                                         "a share other than a third is named in the "
+                                         "method's key, e.g. cascade_share25)."),
     concurrency: int = typer.Option(2, "--concurrency", min=1, help="Rows in flight."),
     decide: Decide = typer.Option(Decide.json, "--decide", help="match, detect: json (the model "
                                "writes the boolean) or logprob (P(Yes) against a threshold "

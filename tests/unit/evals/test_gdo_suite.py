@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from aisle.cli import app
 from aisle.errors import ConfigurationError
-from aisle.evals.gdo_suite import GDOEvalConfig, check_merge, evaluate, merge_result
+from aisle.evals.gdo_suite import GDOEvalConfig, check_merge, evaluate, merge_result, method_key
 from aisle.llm import FakeChatModel
 from aisle.testing.embeddings import trigram_embed
 
@@ -227,3 +227,14 @@ async def test_detect_logprob_fits_its_threshold_on_validation(tmp_path: Path) -
     assert fit["threshold"] == pytest.approx(0.35)
     assert fit["valid_rows"] == 20
     assert run["metrics"]["f1"] == 1.0
+
+
+def test_a_cascade_fitted_for_another_share_gets_its_own_key() -> None:
+    default = GDOEvalConfig(task="match", data=Path("x/Beer"), method="cascade")
+    tighter = GDOEvalConfig(task="match", data=Path("x/Beer"), method="cascade",
+                            llm_share=0.25, decide="logprob")
+    merged = merge_result(None, {**_run("cascade", 0.6), "method": method_key(default)})
+    check_merge(merged, tighter)  # a second fit of the cascade goes beside the first
+    assert method_key(tighter) == "cascade_logprob_share25"
+    assert method_key(GDOEvalConfig(task="match", data=Path("x"), method="llm",
+                                    llm_share=0.25)) == "llm"  # only the cascade has a share
