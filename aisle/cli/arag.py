@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +23,14 @@ from aisle.cli._common import (
     err_console,
     fail,
     json_stdout,
-    named_progress,
     resumable,
+)
+from aisle.cli._eval import (
+    REPORT_ONLY_OPTION,
+    compute_answers,
+    results_root_option,
+    warn_failures,
+    write_report,
 )
 from aisle.cli.index import open_index
 from aisle.evals.arag_suite import Method
@@ -303,13 +308,8 @@ def eval_arag(
              "fit the fusion weights; they never count in the test metrics."),
     concurrency: int = typer.Option(2, "--concurrency", min=1, help="Users ranked at once."),
     deterministic: bool = DECODING_OPTION,
-    out: Path | None = typer.Option(
-        None, "--out", show_default=False,
-        help="Results root (default AISLE_HOME/results). Files go under "
-             "OUT/arag/<run id>/ (report.json, report.md, report.png); the answers store "
-             "is OUT/arag/answers.sqlite. A run never overwrites another run's report."),
-    report_only: bool = typer.Option(False, "--report-only",
-                                     help="Write the report from stored answers; run nothing."),
+    out: Path | None = results_root_option("arag"),
+    report_only: bool = REPORT_ONLY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """ARAG and its baselines on the LLMRank Games protocol; resumable (Ctrl-C keeps the
@@ -353,10 +353,8 @@ def eval_arag(
             suite.check_runnable()
             if Method.recency in chosen or Method.embedding in chosen:
                 suite.index = open_index(config.data / "Games.item")
-            with resumable(f"the answers stored in {runner.paths.store}"), \
-                    named_progress("users", log=runner.paths.progress_log) as update:
-                failures = asyncio.run(runner.run(progress=update)).failures
-        _warn_failures(failures)
+            failures = compute_answers(runner, "users")
+        warn_failures(failures, "(method, user)", "user")
         report = runner.report()
         if report["users_scored"] == 0:
             if report_only:
@@ -365,10 +363,8 @@ def eval_arag(
                      "--report-only to compute them")
             fail("no user was scored by every method; rerun the same command to retry "
                  "the failures")
-        files = runner.write(report)
+        files = write_report(runner, report, failures, emit if as_json else None)
         if as_json:
-            emit({"report": report, "files": [str(f) for f in files],
-                  "failures": [asdict(f) for f in failures]})
             return
     table = Table(title=suite.title(report))
     for col in ("method", "users", "NDCG@5", "Hit@5", "NDCG@10"):
@@ -379,11 +375,3 @@ def eval_arag(
     console.print(table)
     console.print("wrote " + ", ".join(str(f) for f in files), soft_wrap=True)
 
-
-def _warn_failures(failures: list[Failure]) -> None:
-    if failures:
-        first = failures[0]
-        err_console.print(f"[yellow]{len(failures)} (method, user) runs failed and were not "
-                          f"stored; rerun the same command to retry them.[/] First: "
-                          f"{escape(first.task)} on user {escape(first.case)}: "
-                          f"{escape(first.error)}", soft_wrap=True)

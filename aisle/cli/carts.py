@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,8 +21,13 @@ from aisle.cli._common import (
     err_console,
     fail,
     json_stdout,
-    named_progress,
-    resumable,
+)
+from aisle.cli._eval import (
+    REPORT_ONLY_OPTION,
+    compute_answers,
+    results_root_option,
+    warn_failures,
+    write_report,
 )
 from aisle.settings import get_settings
 
@@ -147,13 +151,8 @@ def eval_cmd(
     concurrency: int = typer.Option(1, "--concurrency", min=1,
                                     help="Bundles at once (with --batched the local server "
                                          "decodes them together; not part of any key)."),
-    out: Path | None = typer.Option(
-        None, "--out", show_default=False,
-        help="Results root (default AISLE_HOME/results). Files go under OUT/carts/<run id>/ "
-             "(report.json, report.md, report.png); the answers store is "
-             "OUT/carts/answers.sqlite. A run never overwrites another run's report."),
-    report_only: bool = typer.Option(False, "--report-only",
-                                     help="Write the report from stored answers; run nothing."),
+    out: Path | None = results_root_option("carts"),
+    report_only: bool = REPORT_ONLY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Single pass, chain of thought and CARTS on named bundles: length compliance, item
@@ -185,20 +184,11 @@ def eval_cmd(
                 fail(f"no answers are stored for this run under {runner.paths.store}; run "
                      "without --report-only to compute them")
         else:
-            with resumable(f"the answers stored in {runner.paths.store}"), \
-                    named_progress("bundles", every=5, log=runner.paths.progress_log) as update:
-                failures = asyncio.run(runner.run(progress=update)).failures
-        if failures:
-            first = failures[0]
-            err_console.print(f"[yellow]{len(failures)} (task, bundle) runs hit backend "
-                              "errors and were not stored; rerun the same command to retry "
-                              f"them.[/] First: {escape(first.task)} on bundle "
-                              f"{escape(first.case)}: {escape(first.error)}", soft_wrap=True)
+            failures = compute_answers(runner, "bundles", every=5)
+        warn_failures(failures, "(task, bundle)", "bundle")
         report = runner.report()
-        files = runner.write(report)
+        files = write_report(runner, report, failures, emit if as_json else None)
         if as_json:
-            emit({"report": report, "files": [str(f) for f in files],
-                  "failures": [asdict(f) for f in failures]})
             return
     console.print(suite.markdown(report), markup=False, highlight=False)
     console.print("wrote " + ", ".join(str(f) for f in files), soft_wrap=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +24,13 @@ from aisle.cli._common import (
     err_console,
     fail,
     json_stdout,
-    named_progress,
-    resumable,
+)
+from aisle.cli._eval import (
+    REPORT_ONLY_OPTION,
+    compute_answers,
+    results_root_option,
+    warn_failures,
+    write_report,
 )
 from aisle.settings import get_settings
 
@@ -236,13 +240,8 @@ def eval_ensemble(
         None, "--agents-version", min=1, max=AGENTS_VERSION, show_default=False,
         help=f"Agents version whose stored answers to use (default: the code's, "
              f"{AGENTS_VERSION}); an earlier one can only be reported (--report-only)."),
-    out: Path | None = typer.Option(
-        None, "--out", show_default=False,
-        help="Results root (default AISLE_HOME/results). Files go under "
-             "OUT/ensemble/<run id>/ (report.json, report.md); the answers store is "
-             "OUT/ensemble/answers.sqlite. A run never overwrites another run's report."),
-    report_only: bool = typer.Option(False, "--report-only",
-                                     help="Write the report from stored answers; run nothing."),
+    out: Path | None = results_root_option("ensemble", "report.json, report.md"),
+    report_only: bool = REPORT_ONLY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Crowd-truth aggregation and the OA-Mine LLM ensemble; resumable (Ctrl-C keeps the
@@ -269,25 +268,15 @@ def eval_ensemble(
                 fail(f"no answers are stored for this run's labeler(s) {', '.join(empty)} "
                      f"under {runner.paths.store}; run without --report-only to compute them")
         else:
-            with resumable(f"the answers stored in {runner.paths.store}"), \
-                    named_progress("offers", every=20,
-                                   log=runner.paths.progress_log) as update:
-                failures = asyncio.run(runner.run(progress=update)).failures
-        if failures:
-            first = failures[0]
-            err_console.print(f"[yellow]{len(failures)} (labeler, offer) runs hit backend "
-                              "errors and were not stored; rerun the same command to retry "
-                              f"them.[/] First: {escape(first.task)} on offer "
-                              f"{escape(first.case)}: {escape(first.error)}", soft_wrap=True)
+            failures = compute_answers(runner, "offers", every=20)
+        warn_failures(failures, "(labeler, offer)", "offer")
         report = runner.report()
         invalid = {k: v for k, v in report["oa_mine"]["local_failures"].items() if v}
         if invalid:
             err_console.print(f"[yellow]labeler answers that failed validation count as no "
                               f"answer:[/] {escape(str(invalid))}", soft_wrap=True)
-        files = runner.write(report)
+        files = write_report(runner, report, failures, emit if as_json else None)
         if as_json:
-            emit({"report": report, "files": [str(f) for f in files],
-                  "failures": [asdict(f) for f in failures]})
             return
     console.print(suite.markdown(report), markup=False, highlight=False)
     console.print("wrote " + ", ".join(str(f) for f in files), soft_wrap=True)

@@ -3,9 +3,7 @@ GRACE)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -26,11 +24,16 @@ from aisle.cli._common import (
     console,
     count_progress,
     data_root,
-    err_console,
     fail,
     json_stdout,
-    named_progress,
     resumable,
+)
+from aisle.cli._eval import (
+    REPORT_ONLY_OPTION,
+    compute_answers,
+    results_root_option,
+    warn_failures,
+    write_report,
 )
 from aisle.cli.arag import Candidates
 from aisle.settings import get_settings
@@ -335,13 +338,9 @@ def eval_rec(
     attribute_tokens: int | None = _ATTRIBUTE_TOKENS,
     budget: str = _BUDGET,
     threads: int | None = _THREADS,
-    out: Path | None = typer.Option(
-        None, "--out", show_default=False,
-        help="Results root (default AISLE_HOME/results). Files go under OUT/rec/<run id>/ "
-             "(report.json, report.md, report.png with the training curve); the answers "
-             "store is OUT/rec/answers.sqlite. A run never overwrites another's report."),
-    report_only: bool = typer.Option(False, "--report-only",
-                                     help="Write the report from stored answers; run nothing."),
+    out: Path | None = results_root_option(
+        "rec", "report.json, report.md, report.png with the training curve"),
+    report_only: bool = REPORT_ONLY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Evaluate recommenders: on amazon-seq data, leave-one-out with full ranking over the
@@ -373,23 +372,14 @@ def eval_rec(
             for kind in chosen:
                 if len(runner.stored(str(kind))) < total:
                     _train(rec, kind, config.configs, partial(suite.fitted, kind))
-            with resumable(f"the answers stored in {runner.paths.store}"), \
-                    named_progress("batches", every=5, log=runner.paths.progress_log) as update:
-                failures = asyncio.run(runner.run(progress=update)).failures
-            if failures:
-                first = failures[0]
-                err_console.print(f"[yellow]{len(failures)} batches failed[/]; rerun "
-                                  f"to retry. First: {escape(first.task)} on "
-                                  f"{escape(first.case)}: {escape(first.error)}",
-                                  soft_wrap=True)
+            failures = compute_answers(runner, "batches", every=5)
+            warn_failures(failures, "(model, batch)", "batch")
         report = runner.report()
         if report["users_scored"] == 0:
             fail(f"no answers are stored for this run under {runner.paths.store}; run "
                  "without --report-only to compute them")
-        files = runner.write(report)
+        files = write_report(runner, report, failures, emit if as_json else None)
         if as_json:
-            emit({"report": report, "files": [str(f) for f in files],
-                  "failures": [asdict(f) for f in failures]})
             return
     names = suite.metric_names()
     table = Table(title=suite.title(report))
