@@ -48,8 +48,8 @@ from typing import Any, Final, Literal, get_args
 from typing_extensions import TypedDict
 
 from aisle.datafiles import read_csv_columns
-from aisle.errors import ConfigurationError, DatasetError, MissingDependencyError
-from aisle.tools.retrieval import Embedder, catalog_fingerprint
+from aisle.errors import ConfigurationError, DatasetError
+from aisle.tools.retrieval import Embedder, catalog_fingerprint, open_collection
 
 __all__ = [
     "AGE_GROUPS",
@@ -505,23 +505,13 @@ class OutfitCatalog:
 
     def __init__(self, path: str | Path, items: Mapping[str, ClothingItem],
                  embedder: Embedder | None = None, name: str = "outfit_catalog") -> None:
-        try:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
-        except ImportError as e:
-            raise MissingDependencyError("chromadb", "the outfit catalog",
-                                         install="pip install 'aisle[retrieval]'") from e
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.items: Mapping[str, ClothingItem] = dict(items)
         self.embedder = embedder or Embedder()
         self.fingerprint = catalog_fingerprint({i: _record(item)
                                                 for i, item in self.items.items()})
-        self._client = chromadb.PersistentClient(
-            path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False))
-        self._collection = self._client.get_or_create_collection(
-            name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        self._client, self._collection = open_collection(self.path, name, "the outfit catalog")
         self._lock = threading.Lock()
         self._checked = False
 

@@ -32,7 +32,7 @@ from typing_extensions import TypedDict
 from aisle.errors import ConfigurationError, MissingDependencyError, ModelNotFoundError
 
 __all__ = ["Candidate", "CatalogIndex", "Embedder", "SyncResult", "catalog_fingerprint",
-           "make_retrieval_tool"]
+           "make_retrieval_tool", "open_collection"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,26 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+def open_collection(path: Path, name: str, purpose: str) -> tuple[Any, Any]:
+    """A persistent chromadb client at `path` (created if missing, telemetry off) and its
+    cosine collection `name`, which stores the embeddings aisle computes itself.
+
+    Raises:
+        MissingDependencyError: chromadb is not installed (`purpose` says what needs it).
+    """
+    try:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+    except ImportError as e:
+        raise MissingDependencyError("chromadb", purpose,
+                                     install="pip install 'aisle[retrieval]'") from e
+    path.mkdir(parents=True, exist_ok=True)
+    client = chromadb.PersistentClient(path=str(path),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    return client, client.get_or_create_collection(
+        name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+
+
 class CatalogIndex:
     """Item titles and their embeddings in a persistent chromadb collection.
 
@@ -175,20 +195,10 @@ class CatalogIndex:
 
     def __init__(self, path: str | Path, name: str = "catalog",
                  embedder: Embedder | None = None) -> None:
-        try:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
-        except ImportError as e:
-            raise MissingDependencyError("chromadb", "catalog retrieval",
-                                         install="pip install 'aisle[retrieval]'") from e
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.embedder = embedder or Embedder()
-        self._client = chromadb.PersistentClient(
-            path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False))
-        self._collection = self._client.get_or_create_collection(
-            name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        self._client, self._collection = open_collection(self.path, name, "catalog retrieval")
         self._lock = threading.Lock()
 
     def count(self) -> int:
