@@ -24,16 +24,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Any, Literal
 
-from aisle.testing.stub_server import Fault, _QuietServer
+from aisle.testing.stub_server import Fault, LoopbackServer
 
 __all__ = ["DEFAULT_DESCRIPTION", "ONE_PIXEL_PNG", "ImageStubServer", "RawReply", "RecordedRequest",
            "image_stub_server"]
@@ -80,7 +77,7 @@ class RecordedRequest:
     body: dict[str, Any]
 
 
-class ImageStubServer:
+class ImageStubServer(LoopbackServer[Fault | RawReply]):
     """The image stub (see the module). Start it with `with` or `start()`.
 
     Args:
@@ -100,19 +97,7 @@ class ImageStubServer:
         self.answer_with = answer_with
         self.revised_prompt = revised_prompt
         self._requests: list[RecordedRequest] = []
-        self._faults: deque[Fault | RawReply] = deque()
-        self._lock = threading.Lock()
-        self._httpd = _QuietServer(("127.0.0.1", port), self._handler_class())
-        self._httpd.daemon_threads = True
-        # A short poll keeps `stop()` (which waits for the next poll) quick.
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.02}, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """The API root clients use, `http://127.0.0.1:<port>/v1`."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        super().__init__(port)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -120,33 +105,9 @@ class ImageStubServer:
         with self._lock:
             return list(self._requests)
 
-    def inject(self, *faults: Fault | RawReply) -> None:
-        """Queue faults; each applies to one upcoming POST, in order."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    def start(self) -> ImageStubServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> ImageStubServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
-
-    def _next_fault(self) -> Fault | RawReply | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
 
     def _generation(self, body: dict[str, Any]) -> dict[str, Any]:
         item: dict[str, Any]

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 from aisle.testing.schema_instance import schema_instance
 
-__all__ = ["Fault", "StubServer"]
+__all__ = ["Fault", "LoopbackServer", "StubServer"]
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -46,6 +46,59 @@ class Fault:
     drop: bool = False
 
 
+F = TypeVar("F")
+
+
+class LoopbackServer(Generic[F]):
+    """A threaded HTTP server on 127.0.0.1 (port 0: a free one) with a queue of injected
+    faults, each for one upcoming request; a subclass gives the handler class.
+
+    Use it as a context manager, or `start()` / `stop()`.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self._faults: deque[F] = deque()
+        self._lock = threading.Lock()
+        self._httpd = _QuietServer(("127.0.0.1", port), self._handler_class())
+        self._httpd.daemon_threads = True
+        # A short poll keeps `stop()` (which waits for the next poll) quick.
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.02}, daemon=True)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        """The API root clients use, `http://127.0.0.1:<port>/v1`."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def inject(self, *faults: F) -> None:
+        """Queue faults; each applies to one upcoming request, in order."""
+        with self._lock:
+            self._faults.extend(faults)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _next_fault(self) -> F | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+
 @dataclass
 class StubStats:
     requests: int = 0
@@ -56,7 +109,7 @@ class StubStats:
     bodies: list[dict[str, Any]] = field(default_factory=list)
 
 
-class StubServer:
+class StubServer(LoopbackServer[Fault]):
     """A fault-injecting OpenAI-compatible server for tests and benchmarks.
 
     Args:
@@ -80,45 +133,8 @@ class StubServer:
         self.latency = latency
         self.reply = reply
         self.stats = StubStats()
-        self._faults: deque[Fault] = deque()
-        self._lock = threading.Lock()
         self._slots = threading.Semaphore(max_concurrency) if max_concurrency > 0 else None
-        self._httpd = _QuietServer(("127.0.0.1", port), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def inject(self, *faults: Fault) -> None:
-        """Queue faults; each applies to one upcoming chat request, in order."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    def start(self) -> StubServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> StubServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _next_fault(self) -> Fault | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
+        super().__init__(port)
 
     def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
         fmt = body.get("response_format") or {}
