@@ -42,4 +42,15 @@ for name in smollm2-135m gemma3-270m; do
   step $L $A $HOS -m local:$name --out $R/detect-Hospital-300-$name.json --method llm
   step $L $A $HOS -m local:$name --out $R/detect-Hospital-300-$name.json --method cascade
 done
+# The smaller models on the matching datasets the loop above ran on Qwen only.
+for name in smollm2-135m gemma3-270m; do
+  for ds in iTunes-Amazon Walmart-Amazon Abt-Buy; do
+    if [ "$ds" = iTunes-Amazon ]; then sample=full; lim=""; else sample=400; lim="--limit 400"; fi
+    M="--task match --data $D/er-magellan/$ds $lim -m local:$name --out $R/match-$ds-$sample-$name.json"
+    for dec in json logprob; do
+      step $L $A $M --method llm --decide $dec
+      step $L $A $M --method cascade --decide $dec
+    done
+  done
+done
 echo "=== queue done $(date +%T)"
