@@ -111,7 +111,10 @@ class GRACEConfig(BaseModel):
     valid_users: int | None = Field(4096, ge=1, description="Validation users beam-"
                                     "searched after each epoch (a seeded sample; None: all).")
     max_epochs: int = Field(100, ge=1)
-    patience: int = Field(3, ge=1)
+    patience: int = Field(5, ge=1, description="Epochs without a better validation "
+                          "NDCG@10 before training stops (SASRec's 5: at 3, the 4,096-user "
+                          "validation's noise stopped the JSA run of Beauty at epoch 12 while "
+                          "the dense run, on the same curve, went on to epoch 20).")
     max_minutes: float | None = Field(60.0, gt=0, description="Wall-clock budget of the "
                                       "training, as SASRec's.")
     seed: int = 2023

@@ -1,0 +1,105 @@
+"""Rebuild the README's GRACE table (between the grace-table markers) from the kept rec
+reports in evals/results/rec/: for Beauty and Sports, the published rows (TIGER, and
+SASRec as the TIGER paper reports it), the project's SASRec, and every GRACE run (the
+default, dense attention, no attribute tokens), each with its 95% intervals and its
+training budget (epochs, best epoch, seconds) on the machine it ran on.
+
+Usage: .venv/bin/python scripts/grace_readme_table.py [--print]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "evals" / "results" / "rec"
+METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
+DATASETS = ("beauty", "sports")
+HARDWARE = "2-core CPU"  # every rec report here ran on the session machine (no GPU lent)
+
+
+def _reports(dataset: str) -> list[tuple[str, dict]]:
+    out = []
+    for path in sorted(RESULTS.glob(f"{dataset}-full-*/report.json")):
+        out.append((path.parent.name, json.loads(path.read_text())))
+    return out
+
+
+def _variant(config: dict) -> str:
+    parts = []
+    if config["attention"] != "jsa":
+        parts.append(f"{config['attention']} attention")
+    if config["attribute_tokens"] == 0:
+        parts.append("no attribute tokens")
+    name = "GRACE-style" + (f" ({', '.join(parts)})" if parts else " (JSA, attribute tokens)")
+    if config["hidden"] != 64:
+        name += " [gpu budget]"
+    if config["patience"] != 5:  # the first runs, before the CPU budget's patience was 5
+        name += f" [patience {config['patience']}]"
+    return name
+
+
+def _cell(metrics: dict, key: str) -> str:
+    value = f"{metrics[key]:.4f}"
+    ci = metrics.get("ci95", {}).get(key)
+    return f"{value} ({ci[0]:.4f}-{ci[1]:.4f})" if ci else value
+
+
+def _budget(training: dict) -> str:
+    stop = ("time budget" if training["stopped_by_time"] else
+            "early stop" if training["stopped_early"] else "max epochs")
+    return (f"{training['epochs']} epochs (best {training['best_epoch']}, {stop}), "
+            f"{training['seconds'] / 60:.1f} min")
+
+
+def rows(dataset: str) -> list[str]:
+    lines = []
+    reports = _reports(dataset)
+    if not reports:
+        return lines
+    published = reports[0][1]["published"]
+    for name in ("TIGER", "SASRec (TIGER paper)"):
+        if name in published:
+            p = published[name]
+            lines.append(f"| {dataset} | {name} (published) | "
+                         + " | ".join(f"{p[k]:.4f}" for k in METRICS) + " | paper | |")
+    ordered = []
+    for run_id, report in reports:
+        for model, metrics in report["metrics"].items():
+            if model == "sasrec":
+                ordered.append((0, "SASRec (aisle)", metrics, report, model, run_id))
+            elif model == "grace":
+                cfg = report["run"]["config"]["configs"]["grace"]
+                rank = (1 + (cfg["attention"] != "jsa") + 2 * (cfg["attribute_tokens"] == 0)
+                        + 4 * (cfg["patience"] != 5))
+                ordered.append((rank, _variant(cfg), metrics, report, model, run_id))
+    for _, name, metrics, report, model, run_id in sorted(ordered, key=lambda r: r[0]):
+        lines.append(f"| {dataset} | {name} | "
+                     + " | ".join(_cell(metrics, k) for k in METRICS)
+                     + f" | {_budget(report['training'][model])}, {HARDWARE} | `{run_id}` |")
+    return lines
+
+
+def table() -> str:
+    head = ("| dataset | model | Recall@5 | Recall@10 | NDCG@5 | NDCG@10 | training | report |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+    return head + "\n".join(line for ds in DATASETS for line in rows(ds)) + "\n"
+
+
+def main() -> None:
+    text = table()
+    if "--print" in sys.argv:
+        print(text, end="")
+        return
+    readme = ROOT / "README.md"
+    body = readme.read_text()
+    start = body.index("<!-- grace-table:")
+    end = body.index("<!-- /grace-table -->")
+    marker = "<!-- grace-table: .venv/bin/python scripts/grace_readme_table.py -->\n"
+    readme.write_text(body[:start] + marker + text + body[end:])
+
+
+if __name__ == "__main__":
+    main()
