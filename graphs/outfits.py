@@ -352,6 +352,9 @@ async def stylist(state: OutfitState, runtime: Runtime[OutfitsContext]) -> dict[
         logger.warning("the stylist failed (style %d): %s", state["style_index"], e)
         return {"plan": None, "revision": revision,
                 "failures": [_failure("stylist", state["style_index"], e)]}
+    if plan.dropped:
+        logger.info("the stylist planned a one-piece and separates; dropped %s (style %d)",
+                    ", ".join(plan.dropped), state["style_index"])
     return {"plan": [g.model_dump() for g in plan.garments], "revision": revision}
 
 

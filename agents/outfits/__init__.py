@@ -44,14 +44,16 @@ from aisle.agents.outfits.stylist import (
 
 # Bumped whenever the agents' behaviour as a whole changes, so stored eval answers of
 # different versions are never mixed.
-AGENTS_VERSION = 1
+# 2: a plan with a one-piece and separates drops the contradicting slots
+# (`contradicting_slots`); the prompts are unchanged.
+AGENTS_VERSION = 2
 
 ROLES: tuple[Role[Any] | ChoiceRole, ...] = (
     CHARACTER_PROFILER, STYLIST, QUERY_WRITER, OUTFIT_CRITIC, CONCRETISER, BASELINE_STYLIST,
     OUTFIT_JUDGE)
 
 # The fingerprint of `prompts/outfits/` at each agents version (a test checks it).
-PROMPTS_FINGERPRINT: dict[int, str] = {1: "48e583899720"}
+PROMPTS_FINGERPRINT: dict[int, str] = {1: "48e583899720", 2: "48e583899720"}
 
 
 def agents_version() -> dict[str, object]:

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from aisle.agents._role import Domain
 
-__all__ = ["CLOTHING", "GarmentSlot", "Wearer"]
+__all__ = ["CLOTHING", "GarmentSlot", "Wearer", "contradicting_slots"]
 
 GarmentSlot = Literal["top", "bottom", "one_piece", "outerwear", "footwear", "accessory"]
 """The slots a stylist fills (the catalog's `Slot`)."""
@@ -41,3 +41,25 @@ class Wearer:
         young = age in ("child", "teen")
         noun = (cls.CHILD_GENDER_WORDS if young else cls.GENDER_WORDS)[gender]
         return cls.AGE_WORDS[age], noun
+
+
+def contradicting_slots(top: bool, bottom: bool, one_piece: bool) -> tuple[str, ...]:
+    """The body slots a plan drops when it has a one-piece and separates too (the
+    prompts ask for top and bottom null with a one-piece, and a small model fills
+    all three): with both separates the one-piece goes (the separates are a full
+    outfit on their own), with only one of them that one goes (the one-piece covers
+    it). Nothing is dropped from a plan without the contradiction.
+
+    Example:
+        >>> contradicting_slots(True, True, True)
+        ('one_piece',)
+        >>> contradicting_slots(True, False, True)
+        ('top',)
+        >>> contradicting_slots(True, True, False)
+        ()
+    """
+    if not one_piece or not (top or bottom):
+        return ()
+    if top and bottom:
+        return ("one_piece",)
+    return ("top",) if top else ("bottom",)

@@ -8,7 +8,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from aisle.agents._role import Domain, Role
-from aisle.agents.outfits._common import GarmentSlot, Wearer
+from aisle.agents.outfits._common import GarmentSlot, Wearer, contradicting_slots
 
 __all__ = ["BASELINE_STYLIST", "BaselineOutfit", "NamedGarment", "name_outfit"]
 
@@ -36,11 +36,22 @@ class BaselineOutfit(BaseModel):
     accessories: list[str] = Field(max_length=3)
 
     @property
+    def dropped(self) -> tuple[str, ...]:
+        """The body slots left out because they contradict a one-piece (the stylist's
+        rule, `contradicting_slots`)."""
+        def named(text: str | None) -> bool:
+            return bool(text and text.strip())
+
+        return contradicting_slots(named(self.top), named(self.bottom),
+                                   named(self.one_piece))
+
+    @property
     def garments(self) -> list[NamedGarment]:
-        """The named garments with their slots, in slot order (blank ones left out)."""
+        """The named garments with their slots, in slot order (blank and `dropped` ones
+        left out)."""
         pairs: list[tuple[str, str | None]] = [
             (s, getattr(self, s)) for s in ("top", "bottom", "one_piece", "outerwear",
-                                            "footwear")]
+                                            "footwear") if s not in self.dropped]
         pairs += [("accessory", a) for a in self.accessories]
         return [NamedGarment(slot=s, description=d.strip())  # type: ignore[arg-type]
                 for s, d in pairs if d and d.strip()]

@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from aisle.agents._role import Domain, Role
-from aisle.agents.outfits._common import GarmentSlot, Wearer
+from aisle.agents.outfits._common import GarmentSlot, Wearer, contradicting_slots
 
 __all__ = ["STYLE_DIRECTIONS", "STYLIST", "Garment", "GarmentSpec", "OutfitPlan",
            "missing_slots", "plan_outfit"]
@@ -62,11 +62,19 @@ class OutfitPlan(BaseModel):
                                            "bag, belt, scarf, watch, glasses or jewelry.")
 
     @property
+    def dropped(self) -> tuple[str, ...]:
+        """The body slots left out because they contradict a one-piece
+        (`contradicting_slots`)."""
+        return contradicting_slots(self.top is not None, self.bottom is not None,
+                                   self.one_piece is not None)
+
+    @property
     def garments(self) -> list[Garment]:
-        """The planned garments with their slots, in slot order."""
+        """The planned garments with their slots, in slot order, without the
+        `dropped` ones."""
         out = [Garment(slot=slot, **spec.model_dump())  # type: ignore[arg-type]
                for slot in ("top", "bottom", "one_piece", "outerwear", "footwear")
-               if (spec := getattr(self, slot)) is not None]
+               if (spec := getattr(self, slot)) is not None and slot not in self.dropped]
         out += [Garment(slot="accessory", **a.model_dump()) for a in self.accessories]
         return out
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage
 
+from aisle.agents.outfits import OutfitPlan, missing_slots
+from aisle.agents.outfits.baseline import BaselineOutfit
 from aisle.errors import ConfigurationError
 from aisle.graphs.outfits import (
     OutfitsConfig,
@@ -148,6 +150,44 @@ async def test_an_incomplete_plan_is_reported_missing(tmp_path: Path) -> None:
     # The two accessories got two different items.
     accessories = [i["item_id"] for i in outfit["items"] if i["slot"] == "accessory"]
     assert len(set(accessories)) == 2
+
+
+@pytest.mark.parametrize(("body", "kept"), [
+    (("top", "bottom", "one_piece"), ["top", "bottom"]),
+    (("top", "one_piece"), ["one_piece"]),
+    (("bottom", "one_piece"), ["one_piece"]),
+    (("one_piece",), ["one_piece"]),
+    (("top", "bottom"), ["top", "bottom"]),
+])
+def test_a_plan_never_keeps_a_one_piece_beside_separates(body: tuple[str, ...],
+                                                         kept: list[str]) -> None:
+    names = {"top": "oxford shirt", "bottom": "chino pants", "one_piece": "jumpsuit"}
+    plan = OutfitPlan.model_validate(_plan(*(_garment(s, names[s]) for s in body),
+                                           _garment("footwear", "ankle boots")))
+    assert [g.slot for g in plan.garments] == [*kept, "footwear"]
+    assert set(plan.dropped) == set(body) - set(kept)
+    assert missing_slots([g.slot for g in plan.garments]) == []
+    baseline = BaselineOutfit.model_validate(
+        {"top": None, "bottom": None, "one_piece": None, "outerwear": None,
+         "footwear": "boots", "accessories": [], **{s: names[s] for s in body}})
+    assert [g.slot for g in baseline.garments] == [*kept, "footwear"]
+    assert baseline.dropped == plan.dropped
+
+
+async def test_the_graph_retrieves_no_item_for_a_dropped_slot(tmp_path: Path) -> None:
+    plan = _plan(_garment("top", "oxford shirt", "white", "cotton"),
+                 _garment("bottom", "chino pants", "khaki", "cotton"),
+                 _garment("one_piece", "jumpsuit", "khaki", "cotton"),
+                 _garment("footwear", "ankle boots"))
+    model = _model(plan=plan)
+    out = await build_outfits_graph().ainvoke(
+        INDY, context=OutfitsContext(model=model, catalog=_catalog(tmp_path)))
+    (outfit,) = out["result"]["outfits"]
+    assert {i["slot"] for i in outfit["items"]} == {"top", "bottom", "footwear"}
+    assert outfit["missing"] == []
+    queries = [str(c.messages[0].content) for c in model.calls if c.schema == "SlotQuery"]
+    assert len(queries) == 3
+    assert not any("jumpsuit" in q for q in queries)
 
 
 async def test_a_low_score_sends_the_outfit_back_whatever_the_verdict(
