@@ -42,7 +42,8 @@ bootstrap 95% interval):
   items two styles share;
 - `preference` per judged pair: the first variant's score against the second (+1 both
   orders prefer it, -1 both prefer the other, 0 a tie or a disagreement), with wins,
-  ties, losses, and how often the two orders agreed;
+  ties, losses, how often the two orders agreed, and how often the judge answered A, B
+  or tie over both orders (a judge that always names one position ties every pair);
 - `critic`: the graph's critic scores (1 to 5) of its final outfit.
 
 The bias audit pairs each character with its twin: the mean difference (canonical
@@ -550,10 +551,12 @@ def _critic(stored: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 def _preference(stored: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     scores = [float(v["score"]) for v in stored.values() if v.get("score") is not None]
     consistent = [bool(v["consistent"]) for v in stored.values() if "consistent" in v]
+    answers = [v[k] for v in stored.values() for k in ("first_as_a", "first_as_b") if k in v]
     return {"score": bootstrap_ci(scores).as_dict() if scores else None,
             "wins": sum(s > 0 for s in scores), "ties": sum(s == 0 for s in scores),
             "losses": sum(s < 0 for s in scores),
             "position_consistent": mean(consistent) if consistent else None,
+            "answers": {a: answers.count(a) for a in ("A", "B", "tie")},
             "judged": len(scores), "skipped": len(stored) - len(scores)}
 
 
@@ -620,11 +623,14 @@ def outfits_markdown(report: dict[str, Any]) -> str:
                  if m["n"][k] else "-" for k in METRICS]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     lines += ["", "## Pairwise judge (both orders)", "",
-              "| pair | score | wins / ties / losses | orders agree |", "|---|---|---|---|"]
+              "| pair | score | wins / ties / losses | orders agree | answers A / B / tie |",
+              "|---|---|---|---|---|"]
     for pair, p in report["preference"].items():
         agree = "-" if p["position_consistent"] is None else f"{p['position_consistent']:.2f}"
+        said = p.get("answers") or {}
+        answers = " / ".join(str(said.get(a, 0)) for a in ("A", "B", "tie"))
         lines.append(f"| {pair} | {_fmt(p['score'])} | {p['wins']} / {p['ties']} / "
-                     f"{p['losses']} | {agree} |")
+                     f"{p['losses']} | {agree} | {answers} |")
     if report.get("critic"):
         lines += ["", "## Critic scores (1-5)", "",
                   "| variant | faithfulness | coherence | wearability | revisions |",

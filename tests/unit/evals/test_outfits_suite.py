@@ -138,6 +138,8 @@ async def test_every_variant_and_the_judge_in_both_orders(suite: OutfitsSuite,
     same = report["preference"]["diverse~graph"]
     assert same["ties"] == 4
     assert same["position_consistent"] == 0.0
+    assert same["answers"] == {"A": 8, "B": 0, "tie": 0}
+    assert pref["answers"]["A"] + pref["answers"]["B"] == 8
     # Diverse: both style directions give the same plan, so the repeat is dropped.
     assert report["diversity"]["styles_kept"]["mean"] == 1.0
     # The bias audit pairs each character with its twin.
