@@ -1,0 +1,37 @@
+"""Rebuild the README's outfits eval tables (between the outfits-table markers) from a
+kept report: everything `aisle outfits eval` writes to report.md before its gallery
+(variants x metrics, the pairwise judge, the critic, diversity, the bias audit), with
+its headings turned into bold lines.
+
+Usage: .venv/bin/python scripts/outfits_readme_table.py evals/results/outfits/<run id>
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tables(folder: Path) -> str:
+    text = (folder / "report.md").read_text()
+    body = text.split("\n## Gallery", 1)[0].split("\n", 1)[1]  # drop the title line
+    lines = [f"**{line[3:]}**" if line.startswith("## ") else line
+             for line in body.strip("\n").splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    folder = Path(sys.argv[1])
+    rel = folder.resolve().relative_to(ROOT)
+    readme = ROOT / "README.md"
+    body = readme.read_text()
+    start = body.index("<!-- outfits-table:")
+    end = body.index("<!-- /outfits-table -->")
+    marker = f"<!-- outfits-table: .venv/bin/python scripts/outfits_readme_table.py {rel} -->\n"
+    readme.write_text(body[:start] + marker + tables(folder) + body[end:])
+
+
+if __name__ == "__main__":
+    main()
