@@ -614,7 +614,9 @@ def _fmt(ci: Mapping[str, Any] | None, digits: int = 3) -> str:
 
 def outfits_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: the table, the judge, the bias audit, the gallery."""
-    lines = [f"# Outfits eval ({report['characters']} characters and twins; model "
+    cases = report["characters"]  # each character and its twin: two cases
+    lines = [f"# Outfits eval ({cases} cases: {cases // 2} characters and their "
+             f"gender-swapped twins; model "
              f"{report['model']}, judge {report['judge']})", "",
              "| variant | " + " | ".join(METRICS) + " |",
              "|---|" + "---|" * len(METRICS)]

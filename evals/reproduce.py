@@ -63,6 +63,10 @@ def rebuild_suite(kept: dict[str, Any], data: Path) -> Suite[Any]:
         # Ensemble runs of agents v1 were kept before the config named the version.
         config = {"agents_version": 1, **config}
         return EnsembleSuite(EnsembleEvalConfig.model_validate({**config, "data": data}))
+    if run["suite"] == "outfits":
+        from aisle.evals.outfits_suite import OutfitsEvalConfig, OutfitsSuite
+
+        return OutfitsSuite(OutfitsEvalConfig.model_validate({**config, "data": data}))
     raise ValueError(f"unknown suite {run['suite']!r}")
 
 

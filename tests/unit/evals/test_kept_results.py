@@ -15,7 +15,7 @@ FOLDERS = sorted(p.parent for p in RESULTS.glob("*/*/report.json"))
 
 def test_there_are_kept_reports() -> None:
     assert len(FOLDERS) >= 14
-    assert {f.parent.name for f in FOLDERS} == {"arag", "carts", "ensemble", "rec"}
+    assert {f.parent.name for f in FOLDERS} == {"arag", "carts", "ensemble", "outfits", "rec"}
     # The recommender runs: Beauty and LLMRank Games with all three models, Sports with
     # item-kNN and popularity (README, "Recommenders").
     assert {f.name.split("-full-")[0].split("-candidates-")[0]
