@@ -7,13 +7,11 @@ FIRST="match-Beer-full-qwen2.5-coder-0.5b.json match-iTunes-Amazon-full-qwen2.5-
 REST=$(cd $R && ls *.json | grep -v -F -x -f <(tr ' ' '\n' <<< "$FIRST") | sort -t- -k1,1 -k2 | tr "\n" " ")
 FILES="$FIRST $REST"
 TABLE=$(cd $R && ../../../../.venv/bin/python -m aisle.evals.gdo_suite $FILES)
-python3 - "$FILES" "$TABLE" <<'PY'
-import re, sys
+PYTHONPATH=scripts python3 - "$FILES" "$TABLE" <<'PY'
+import sys
+from _readme import replace_block
 files, table = sys.argv[1], sys.argv[2]
-text = open("README.md").read()
-start = text.index("<!-- gdo-table:")
-end = text.index("<!-- /gdo-table -->")
-marker = (f"<!-- gdo-table: .venv/bin/python -m aisle.evals.gdo_suite {files} "
-          "(in evals/results/gdo/v1/; scripts/gdo_readme_table.sh) -->\n")
-open("README.md", "w").write(text[:start] + marker + table.rstrip("\n") + "\n" + text[end:])
+replace_block("gdo-table", f".venv/bin/python -m aisle.evals.gdo_suite {files} "
+              "(in evals/results/gdo/v1/; scripts/gdo_readme_table.sh)",
+              table.rstrip("\n") + "\n")
 PY

@@ -13,11 +13,16 @@ import json
 import sys
 from pathlib import Path
 
+from _readme import replace_block
+
+from aisle.tools.recommenders.config import GRACEConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "evals" / "results" / "rec"
 METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
 DATASETS = ("beauty", "sports")
 HARDWARE = "2-core CPU"  # every rec report here ran on the session machine (no GPU lent)
+CPU = GRACEConfig()  # the CPU budget's defaults: a run that differs is labelled
 
 
 def _reports(dataset: str) -> list[tuple[str, dict]]:
@@ -34,9 +39,9 @@ def _variant(config: dict) -> str:
     if config["attribute_tokens"] == 0:
         parts.append("no attribute tokens")
     name = "GRACE-style" + (f" ({', '.join(parts)})" if parts else " (JSA, attribute tokens)")
-    if config["hidden"] != 64:
+    if config["hidden"] != CPU.hidden:
         name += " [gpu budget]"
-    if config["patience"] != 5:  # the first runs, before the CPU budget's patience was 5
+    if config["patience"] != CPU.patience:  # the first runs, before patience became 5
         name += f" [patience {config['patience']}]"
     return name
 
@@ -73,7 +78,7 @@ def rows(dataset: str) -> list[str]:
             elif model == "grace":
                 cfg = report["run"]["config"]["configs"]["grace"]
                 rank = (1 + (cfg["attention"] != "jsa") + 2 * (cfg["attribute_tokens"] == 0)
-                        + 4 * (cfg["patience"] != 5))
+                        + 4 * (cfg["patience"] != CPU.patience))
                 ordered.append((rank, _variant(cfg), metrics, report, model, run_id))
     for _, name, metrics, report, model, run_id in sorted(ordered, key=lambda r: r[0]):
         lines.append(f"| {dataset} | {name} | "
@@ -93,12 +98,7 @@ def main() -> None:
     if "--print" in sys.argv:
         print(text, end="")
         return
-    readme = ROOT / "README.md"
-    body = readme.read_text()
-    start = body.index("<!-- grace-table:")
-    end = body.index("<!-- /grace-table -->")
-    marker = "<!-- grace-table: .venv/bin/python scripts/grace_readme_table.py -->\n"
-    readme.write_text(body[:start] + marker + text + body[end:])
+    replace_block("grace-table", ".venv/bin/python scripts/grace_readme_table.py", text)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from _readme import replace_block
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -25,12 +27,8 @@ def tables(folder: Path) -> str:
 def main() -> None:
     folder = Path(sys.argv[1])
     rel = folder.resolve().relative_to(ROOT)
-    readme = ROOT / "README.md"
-    body = readme.read_text()
-    start = body.index("<!-- outfits-table:")
-    end = body.index("<!-- /outfits-table -->")
-    marker = f"<!-- outfits-table: .venv/bin/python scripts/outfits_readme_table.py {rel} -->\n"
-    readme.write_text(body[:start] + marker + tables(folder) + body[end:])
+    replace_block("outfits-table", f".venv/bin/python scripts/outfits_readme_table.py {rel}",
+                  tables(folder))
 
 
 if __name__ == "__main__":

@@ -49,9 +49,10 @@ class BaselineOutfit(BaseModel):
     def garments(self) -> list[NamedGarment]:
         """The named garments with their slots, in slot order (blank and `dropped` ones
         left out)."""
+        dropped = self.dropped
         pairs: list[tuple[str, str | None]] = [
             (s, getattr(self, s)) for s in ("top", "bottom", "one_piece", "outerwear",
-                                            "footwear") if s not in self.dropped]
+                                            "footwear") if s not in dropped]
         pairs += [("accessory", a) for a in self.accessories]
         return [NamedGarment(slot=s, description=d.strip())  # type: ignore[arg-type]
                 for s, d in pairs if d and d.strip()]

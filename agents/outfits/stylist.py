@@ -72,9 +72,10 @@ class OutfitPlan(BaseModel):
     def garments(self) -> list[Garment]:
         """The planned garments with their slots, in slot order, without the
         `dropped` ones."""
+        dropped = self.dropped
         out = [Garment(slot=slot, **spec.model_dump())  # type: ignore[arg-type]
                for slot in ("top", "bottom", "one_piece", "outerwear", "footwear")
-               if (spec := getattr(self, slot)) is not None and slot not in self.dropped]
+               if (spec := getattr(self, slot)) is not None and slot not in dropped]
         out += [Garment(slot="accessory", **a.model_dump()) for a in self.accessories]
         return out
 

@@ -130,7 +130,7 @@ class GRACEConfig(BaseModel):
         not divide; 4 heads), the whole validation set, no time limit."""
         full: dict[str, Any] = {"hidden": 128, "layers": 4, "heads": 4, "inner": 512,
                                 "batch_tokens": 32768, "valid_users": None,
-                                "max_minutes": None, "patience": 5}
+                                "max_minutes": None}
         return cls(**{**full, **changes})
 
 
