@@ -80,7 +80,7 @@ from aisle.tools.recommenders.semantic_ids import (
     title_embeddings,
 )
 
-__all__ = ["GRACE", "ItemSide", "StepProbability"]
+__all__ = ["GRACE", "ItemSide", "StepProbability", "validation_sample"]
 
 CODES_FILE = "codes.npz"
 """The semantic IDs inside a checkpoint folder (written before the first epoch)."""
@@ -90,6 +90,18 @@ SEARCH_USERS = 256
 
 SCORE_ROWS = 2048
 """Candidate paths scored in one pass (bounds the `(rows, depth, vocab)` scores)."""
+
+
+def validation_sample(valid: tuple[list[IntArray], IntArray], config: GRACEConfig
+                      ) -> tuple[list[IntArray], IntArray]:
+    """The encoded validation pairs training checks after each epoch: `config.valid_users` of
+    them, a sample seeded by `config.seed` (all when that is None or not fewer)."""
+    histories, targets = valid
+    if config.valid_users is None or len(histories) <= config.valid_users:
+        return valid
+    rows = sorted(random.Random(config.seed).sample(range(len(histories)),
+                                                    config.valid_users))
+    return [histories[i] for i in rows], targets[rows]
 
 
 @dataclass(frozen=True)
@@ -225,10 +237,7 @@ class GRACE(CatalogRecommender):
         torch.manual_seed(c.seed)
         net = self._net = self._new_net()
         optimizer = torch.optim.Adam(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        if valid is not None and c.valid_users is not None and len(valid[0]) > c.valid_users:
-            rows = sorted(random.Random(c.seed).sample(range(len(valid[0])), c.valid_users))
-            valid = ([valid[0][i] for i in rows], valid[1][rows])
-        checked = valid
+        checked = validation_sample(valid, c) if valid is not None else None
         return train_epochs(
             self.kind, net, optimizer, EpochBudget(c.max_epochs, c.patience, c.max_minutes),
             run_epoch=lambda epoch: self._epoch(net, optimizer, seqs, lengths, epoch, progress),
@@ -447,8 +456,11 @@ class GRACE(CatalogRecommender):
             out.append(int(hit[0]) + 1 if len(hit) else None)
         return out
 
-    def validate(self, histories: Sequence[IntArray], targets: IntArray) -> dict[str, float]:
-        found = self.beam_search(histories, self.config.beam, histories)
+    def validate(self, histories: Sequence[IntArray], targets: IntArray, *,
+                 beam: int | None = None) -> dict[str, float]:
+        """NDCG@10 and Recall@10 of beam search (width `beam`, default the config's)
+        on encoded validation pairs, histories excluded."""
+        found = self.beam_search(histories, beam or self.config.beam, histories)
         ranks = []
         for (items, _), target in zip(found, targets.tolist(), strict=True):
             hit = np.flatnonzero(items == target)
