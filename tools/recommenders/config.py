@@ -88,7 +88,7 @@ class GRACEConfig(BaseModel):
     split (`evals/rec_tune.py --model grace`, `evals/results/rec-tuning/beauty-grace-*`,
     test targets never scored): after 9 epochs SASRec's size (hidden 64, feed-forward
     256; the v1 results) reaches validation NDCG@10 0.0298, hidden 128 0.0372; hidden
-    256 learned more slowly per epoch at 2.7 times the time; 4 layers reached 0.0345 at
+    256 learned more slowly per epoch at 2.6 times the time; 4 layers reached 0.0345 at
     1.7 times the time.
     """
 
