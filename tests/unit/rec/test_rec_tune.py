@@ -17,7 +17,7 @@ def test_trials_are_checked_against_the_models_config() -> None:
         {"hidden": 16, "attention": "dense", "valid_users": None}
     with pytest.raises(ValueError, match="NAME one of"):
         parse_trial("attention=dense")  # SASRec has no such knob
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="attention"):
         parse_trial("attention=sparse", ModelKind.grace)  # not jsa or dense
 
 
@@ -30,7 +30,8 @@ def test_grace_trial_reports_its_curve_and_each_beam(
                           ModelKind.grace)
     trial = run_trial(tmp_path / "data", "toy", changes, 2, 1, ModelKind.grace, (1, 20))
     assert [c["epoch"] for c in trial["curve"]] == [1, 2]
-    assert trial["config"]["max_epochs"] == 2 and trial["config"]["patience"] == 3
+    assert trial["config"]["max_epochs"] == 2
+    assert trial["config"]["patience"] == 3
     one, twenty = trial["beams"]
     assert (one["beam"], twenty["beam"]) == (1, 20)
     assert one["valid_users"] == twenty["valid_users"] == 40  # valid_users None: all
@@ -41,4 +42,5 @@ def test_grace_trial_reports_its_curve_and_each_beam(
     assert twenty["ndcg@10"] == pytest.approx(trial["best_valid_ndcg10"])
     assert twenty["recall@10"] == pytest.approx(trial["best_valid_recall10"])
     again = run_trial(tmp_path / "data", "toy", changes, 2, 1, ModelKind.grace, ())
-    assert again["loaded"] and "beams" not in again
+    assert again["loaded"]
+    assert "beams" not in again
