@@ -49,7 +49,9 @@ def _variant(config: dict) -> str:
     name = "GRACE-style" + (f" ({', '.join(parts)})" if parts else " (JSA, attribute tokens)")
     if config["max_minutes"] is None:
         name += " [gpu budget]"
-    if config["patience"] != CPU.patience:  # the first runs, before patience became 5
+    if config["patience"] >= config["max_epochs"]:  # an equal-epoch run: no early stop
+        name += f" [{config['max_epochs']} epochs, no early stop]"
+    elif config["patience"] != CPU.patience:  # the first runs, before patience became 5
         name += f" [patience {config['patience']}]"
     return name
 

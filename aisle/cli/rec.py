@@ -63,9 +63,15 @@ _DATASET: Any = typer.Option(
 _MODEL: Any = typer.Option(ModelKind.sasrec, "--model", "-m", help="Which recommender.")
 _EPOCHS: Any = typer.Option(
     None, "--epochs", min=1, show_default=False,
-    help=f"SASRec: most epochs (default {SASRecConfig().max_epochs}; training stops "
-         f"earlier after {SASRecConfig().patience} epochs without a better validation "
-         "NDCG@10). Part of the checkpoint key.")
+    help=f"SASRec and GRACE: most epochs (default {SASRecConfig().max_epochs}; training "
+         "stops earlier after --patience epochs without a better validation NDCG@10). "
+         "Part of the checkpoint key.")
+_PATIENCE: Any = typer.Option(
+    None, "--patience", min=1, show_default=False,
+    help="SASRec and GRACE: stop after this many epochs without a better validation "
+         f"NDCG@10 (default {SASRecConfig().patience}); the best epoch is kept either way. "
+         "With --patience equal to --epochs every model trains exactly --epochs epochs "
+         "(an equal-budget comparison). Part of the checkpoint key.")
 _THREADS: Any = typer.Option(None, "--threads", min=0, show_default=False,
                              help="Torch CPU threads; default AISLE_REC_THREADS (0 = all "
                                   "cores).")
@@ -73,7 +79,7 @@ _THREADS: Any = typer.Option(None, "--threads", min=0, show_default=False,
 
 _MAX_MINUTES: Any = typer.Option(
     None, "--max-minutes", min=0, show_default=False,
-    help="SASRec: wall-clock budget of the training in minutes (default "
+    help="SASRec and GRACE: wall-clock budget of the training in minutes (default "
          f"{SASRecConfig().max_minutes:g}; 0: none); no epoch starts that would end past "
          "it. Part of the checkpoint key.")
 
@@ -89,17 +95,19 @@ _ATTRIBUTE_TOKENS: Any = typer.Option(
          "checkpoint key.")
 _BUDGET: Any = typer.Option(
     "cpu", "--budget", show_default=True,
-    help="GRACE: cpu (the 2-core budget: SASRec-sized model, 60 minutes) or gpu (the full "
+    help="GRACE: cpu (the 2-core budget: hidden 128, 2 layers, 60 minutes) or gpu (the full "
          "budget: a larger model, the whole validation set, no time limit). Part of the "
          "checkpoint key.")
 
 
 def _configs(epochs: int | None, max_minutes: float | None = None,
              attention: str | None = None, attribute_tokens: int | None = None,
-             budget: str = "cpu") -> ModelConfigs:
+             budget: str = "cpu", patience: int | None = None) -> ModelConfigs:
     changes: dict[str, Any] = {}
     if epochs is not None:
         changes["max_epochs"] = epochs
+    if patience is not None:
+        changes["patience"] = patience
     if max_minutes is not None:
         changes["max_minutes"] = max_minutes or None  # 0: no budget
     grace = dict(changes)
@@ -119,9 +127,11 @@ def _configs(epochs: int | None, max_minutes: float | None = None,
 
 
 def _again(epochs: int | None, max_minutes: float | None, attention: str | None = None,
-           attribute_tokens: int | None = None, budget: str = "cpu") -> str:
+           attribute_tokens: int | None = None, budget: str = "cpu",
+           patience: int | None = None) -> str:
     """The config options to repeat in a suggested command."""
     return ((f" --epochs {epochs}" if epochs is not None else "")
+            + (f" --patience {patience}" if patience is not None else "")
             + (f" --max-minutes {max_minutes:g}" if max_minutes is not None else "")
             + (f" --attention {attention}" if attention is not None else "")
             + (f" --attribute-tokens {attribute_tokens}" if attribute_tokens is not None
@@ -207,6 +217,7 @@ def train(
     data: Path | None = DATA_OPTION,
     model: ModelKind = _MODEL,
     epochs: int | None = _EPOCHS,
+    patience: int | None = _PATIENCE,
     max_minutes: float | None = _MAX_MINUTES,
     attention: str | None = _ATTENTION,
     attribute_tokens: int | None = _ATTRIBUTE_TOKENS,
@@ -220,7 +231,7 @@ def train(
     from aisle.tools.recommenders import train_model
 
     rec = _load_data(data, dataset)
-    configs = _configs(epochs, max_minutes, attention, attribute_tokens, budget)
+    configs = _configs(epochs, max_minutes, attention, attribute_tokens, budget, patience)
     with json_stdout(as_json) as emit:
         trained = _train(rec, model, configs, lambda progress: train_model(
             rec.dataset, model, configs, rec.split, progress=progress, threads=threads))
@@ -254,6 +265,7 @@ def recommend(
     model: ModelKind = _MODEL,
     k: int = typer.Option(10, "--k", "-k", min=1, help="How many items."),
     epochs: int | None = _EPOCHS,
+    patience: int | None = _PATIENCE,
     max_minutes: float | None = _MAX_MINUTES,
     attention: str | None = _ATTENTION,
     attribute_tokens: int | None = _ATTRIBUTE_TOKENS,
@@ -274,12 +286,12 @@ def recommend(
     if not ids:
         fail("--history is empty; pass the user's item ids, oldest first")
     rec = _load_data(data, dataset)
-    configs = _configs(epochs, max_minutes, attention, attribute_tokens, budget)
+    configs = _configs(epochs, max_minutes, attention, attribute_tokens, budget, patience)
     folder = checkpoint_dir(rec.dataset, model, configs, rec.split)
     with aisle_errors():
         fitted = load_model(folder, model, threads=threads)
     if fitted is None:
-        again = _again(epochs, max_minutes, attention, attribute_tokens, budget)
+        again = _again(epochs, max_minutes, attention, attribute_tokens, budget, patience)
         fail(f"no trained {model} for {rec.dataset.name} in {folder}; train it first: aisle "
              f"rec train --dataset {dataset} --model {model}{again}"
              + (f" --data {data}" if data is not None else ""))
@@ -333,6 +345,7 @@ def eval_rec(
         help="Full ranking: rank the history's own items too (default: they are excluded "
              "from the ranking, the standard)."),
     epochs: int | None = _EPOCHS,
+    patience: int | None = _PATIENCE,
     max_minutes: float | None = _MAX_MINUTES,
     attention: str | None = _ATTENTION,
     attribute_tokens: int | None = _ATTRIBUTE_TOKENS,
@@ -355,7 +368,7 @@ def eval_rec(
     root = out if out is not None else get_settings().home / "results"
     rec = _load_data(data, dataset)
     with aisle_errors(), json_stdout(as_json) as emit:
-        configs = _configs(epochs, max_minutes, attention, attribute_tokens, budget)
+        configs = _configs(epochs, max_minutes, attention, attribute_tokens, budget, patience)
         config = RecEvalConfig(dataset=dataset, models=chosen, n_users=users,
                                retriever=candidates.value, exclude_history=not keep_history,
                                configs=configs)

@@ -151,6 +151,21 @@ def test_grace_trains_with_its_options_and_explains(data: Path, tmp_path: Path) 
     assert code == 1
     assert "aisle rec train --dataset toy --model grace --epochs 2 --attribute-tokens 0" in err
 
+    # So is another patience, and the hint repeats it.
+    code, _, err = _run("rec", "recommend", *common, "--patience", "2", "--history", "1")
+    assert code == 1
+    assert "--epochs 2 --patience 2 --attention dense --attribute-tokens 0" in err
+
+
+def test_patience_reaches_the_trained_config(data: Path) -> None:
+    code, out, err = _run("rec", "train", "--data", str(data), "--dataset", "toy", "--model",
+                          "sasrec", "--epochs", "3", "--patience", "3", "--json")
+    assert code == 0, err
+    trained = json.loads(out)
+    assert trained["training"]["epochs"] == 3  # patience 3 of 3 epochs: never stops early
+    config = json.loads((Path(trained["folder"]) / "config.json").read_text())
+    assert config["config"]["patience"] == 3
+
 
 def test_bad_grace_options_are_one_line_errors(data: Path) -> None:
     code, _, err = _run("rec", "train", "--data", str(data), "--dataset", "toy", "--model",
