@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # Recommenders (`aisle rec`, `aisle.tools.recommenders`).
     rec_threads: int = Field(0, ge=0, description="Torch CPU threads for training and "
                              "scoring recommenders; 0 means all cores.")
+    rec_device: str = Field("auto", description="Torch device for GRACE: auto (cuda when "
+                            "torch sees a GPU, else cpu), cpu, cuda or cuda:N. Not part of "
+                            "a model's checkpoint key: a model trained on one device loads "
+                            "on any.")
 
     # vLLM (the `vllm` backend).
     vllm_base_url: str | None = Field(None, description="Use a running server; else start one.")

@@ -82,7 +82,9 @@ def _save(path: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
 
 def _resume(path: Path, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
             extra: dict[str, Any]) -> TrainState:
-    saved = torch.load(path, weights_only=True)
+    # Tensors come back on the CPU; load_state_dict copies them to the network's and
+    # the optimizer's device, so a training resumes on another device than it began on.
+    saved = torch.load(path, weights_only=True, map_location="cpu")
     if any(saved.get(key) != value for key, value in extra.items()):
         raise ConfigurationError(
             f"the checkpoint {path} was made with another config or catalog; delete "

@@ -79,7 +79,8 @@ def read_torch(path: Path, kind: str, unreadable: str, wrong_kind: str
     import torch
 
     try:
-        saved = torch.load(path, weights_only=True)
+        # map_location: a model written on a GPU loads on a CPU-only machine too.
+        saved = torch.load(path, weights_only=True, map_location="cpu")
     except (OSError, RuntimeError) as e:
         raise ConfigurationError(unreadable.format(path=path, error=e)) from e
     if not isinstance(saved, dict) or saved.get("kind") != kind:

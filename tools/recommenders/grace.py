@@ -22,6 +22,10 @@ After GRACE (Ma et al., RecSys 2025) and TIGER (Rajput et al., NeurIPS 2023):
   seeded sample of `valid_users`), a wall-clock budget, per-epoch checkpoints that a
   later fit resumes from (the semantic IDs are stored first, so a resumed training uses
   the same codes).
+- **Device**: `device` (default the `rec_device` setting, `auto`: cuda when torch sees
+  a GPU, else cpu) holds the network and its batches; the trie and beam bookkeeping
+  stay in numpy on the CPU. Saved weights are CPU tensors, so a model trained on a GPU
+  loads anywhere.
 
 `reasoning(history, item_ids)` gives each item's attribute path with the model's
 probability of each step given the history: the recommendation's chain of thought.
@@ -50,6 +54,7 @@ import numpy as np
 import torch
 
 from aisle.errors import ConfigurationError
+from aisle.settings import get_settings
 from aisle.tools.recommenders._batching import bucketed_order, token_batches
 from aisle.tools.recommenders._epochs import EpochBudget, train_epochs
 from aisle.tools.recommenders._files import atomic_target, read_torch, write_torch
@@ -135,17 +140,47 @@ class StepProbability:
     probability: float
 
 
+def resolve_device(device: str | None = None) -> torch.device:
+    """The torch device for `device` (default: the `rec_device` setting): `auto` is
+    cuda when torch sees a GPU, else cpu.
+
+    Raises:
+        ConfigurationError: an unknown device name, or cuda where torch sees no GPU.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    name = (get_settings().rec_device if device is None else device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigurationError(f"unknown torch device {name!r} (AISLE_REC_DEVICE): use "
+                                 "auto, cpu, cuda or cuda:N") from e
+    if chosen.type not in ("cpu", "cuda"):
+        raise ConfigurationError(f"torch device {name!r} (AISLE_REC_DEVICE) is not "
+                                 "supported: use auto, cpu, cuda or cuda:N")
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigurationError(f"AISLE_REC_DEVICE={name} but torch sees no GPU (this "
+                                 f"torch {torch.__version__} is a CPU build or no CUDA "
+                                 "device is visible); use auto or cpu")
+    return chosen
+
+
 class GRACE(CatalogRecommender):
     """The generative recommender (see the module docstring)."""
 
     kind: ClassVar[str] = "grace"
 
     def __init__(self, config: GRACEConfig | None = None, *, side: ItemSide | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, device: str | None = None) -> None:
         super().__init__()
         self.config = config or GRACEConfig()
         self.side = side or ItemSide()
         self.threads = threads
+        self.device = resolve_device(device)
         self._net: GraceNet | None = None
         self._tokens: ItemTokens | None = None
         self._trie: PrefixTrie | None = None
@@ -235,7 +270,7 @@ class GRACE(CatalogRecommender):
             raise ConfigurationError("GRACE needs training sequences")
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
         torch.manual_seed(c.seed)
-        net = self._net = self._new_net()
+        net = self._net = self._new_net().to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         checked = validation_sample(valid, c) if valid is not None else None
         return train_epochs(
@@ -280,7 +315,7 @@ class GRACE(CatalogRecommender):
         out[:, 0] = BOS
         for row, s in enumerate(seqs):
             out[row, 1:1 + len(s) * depth] = self.tokens.paths[s].reshape(-1)
-        return torch.from_numpy(out)
+        return torch.from_numpy(out).to(self.device)
 
     # -- decoding --------------------------------------------------------------------
     @property
@@ -293,7 +328,7 @@ class GRACE(CatalogRecommender):
     def _context(self, histories: Sequence[IntArray]) -> Any:
         seqs = [h[-self.config.max_len:] for h in histories]
         x = self._token_batch(seqs)
-        return self.net.context(x, torch.tensor([len(s) for s in seqs]))
+        return self.net.context(x, torch.tensor([len(s) for s in seqs], device=self.device))
 
     def beam_search(self, histories: Sequence[IntArray], beam: int,
                     exclude: Sequence[IntArray] | None = None
@@ -335,9 +370,9 @@ class GRACE(CatalogRecommender):
             if d == 0:
                 logp = torch.log_softmax(net.logits(ctx.last_hidden), -1)[:, None]
             else:
-                hidden = net.decode(ctx, paths)[:, :, -1]
+                hidden = net.decode(ctx, paths.to(self.device))[:, :, -1]
                 logp = torch.log_softmax(net.logits(hidden), -1)
-            logp_np = logp.numpy()
+            logp_np = logp.float().cpu().numpy()
             live_u, live_r = np.nonzero(np.isfinite(scores))
             owner, token, child = trie.children(d, nodes[live_u, live_r])
             u, r = live_u[owner], live_r[owner]
@@ -404,13 +439,13 @@ class GRACE(CatalogRecommender):
             for row, c in enumerate(cs):
                 chunk = c[lo:lo + idx.shape[1]]
                 idx[row, :len(chunk)] = chunk
-            paths = torch.from_numpy(self.tokens.paths[idx])  # (B, R, depth)
+            paths = torch.from_numpy(self.tokens.paths[idx]).to(self.device)  # (B, R, depth)
             steps = [first.gather(1, paths[:, :, 0])[..., None]]
             if depth > 1:
                 hidden = self.net.decode(ctx, paths[:, :, :-1])
                 logp = torch.log_softmax(self.net.logits(hidden), -1)
                 steps.append(logp.gather(-1, paths[:, :, 1:, None])[..., 0])
-            per_token = torch.cat(steps, dim=-1).numpy().astype(np.float32)
+            per_token = torch.cat(steps, dim=-1).float().cpu().numpy()
             for row, c in enumerate(cs):
                 parts[row].append(per_token[row, :max(0, min(len(c) - lo, idx.shape[1]))])
         return [np.concatenate(p) if p else np.zeros((0, depth), np.float32) for p in parts]
@@ -491,16 +526,19 @@ class GRACE(CatalogRecommender):
     def save(self, path: Path) -> None:
         self._check_fitted()
         write_torch(path, self.kind, self._items, self._training, self.config_dict(),
-                    self.net.state_dict(), tokens=self.tokens.to_json(),
+                    {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+                    tokens=self.tokens.to_json(),
                     paths=torch.from_numpy(self.tokens.paths),
                     code_stats=dict(self.code_stats))
 
     @classmethod
-    def load(cls, path: Path, *, threads: int | None = None) -> Self:
+    def load(cls, path: Path, *, threads: int | None = None, device: str | None = None
+             ) -> Self:
         saved, training = read_torch(
             path, cls.kind, "{path} is not a saved GRACE model ({error}); train it again "
             "with `aisle rec train --model grace`", "{path} does not hold a GRACE model")
-        model = cls(GRACEConfig.model_validate(saved["config"]), threads=threads)
+        model = cls(GRACEConfig.model_validate(saved["config"]), threads=threads,
+                    device=device)
         model._set_items(saved["items"])
         model._training = training
         model._tokens = ItemTokens.from_json(saved["tokens"], saved["paths"].numpy())
@@ -508,5 +546,5 @@ class GRACE(CatalogRecommender):
         net = model._new_net()
         net.load_state_dict(saved["model"])
         net.eval()
-        model._net = net
+        model._net = net.to(model.device)
         return model

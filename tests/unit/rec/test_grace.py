@@ -373,3 +373,43 @@ def test_tools_carry_the_attribute_path(toy: SequenceDataset) -> None:
     (path,) = model.reasoning(["1"], ["4"])
     (total,) = model.score(["1"], ["4"])
     assert sum(np.log(s.probability) for s in path) >= total - 1e-5
+
+
+def test_device_names_resolve_or_fail_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aisle.settings import get_settings
+    from aisle.tools.recommenders.grace import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigurationError, match="unknown torch device"):
+        resolve_device("gpu0")
+    with pytest.raises(ConfigurationError, match="not supported"):
+        resolve_device("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigurationError, match="sees no GPU"):
+            resolve_device("cuda")
+    monkeypatch.setenv("AISLE_REC_DEVICE", "cpu")
+    get_settings.cache_clear()
+    try:
+        assert GRACE(TINY).device == torch.device("cpu")
+        monkeypatch.setenv("AISLE_REC_DEVICE", "tpu")
+        get_settings.cache_clear()
+        with pytest.raises(ConfigurationError, match="AISLE_REC_DEVICE"):
+            GRACE(TINY)
+    finally:
+        monkeypatch.delenv("AISLE_REC_DEVICE")
+        get_settings.cache_clear()
+
+
+def test_a_saved_model_holds_cpu_tensors_and_loads_on_the_device_asked(
+        toy: SequenceDataset, tmp_path: Path) -> None:
+    model = _fit(toy)
+    model.save(tmp_path / "model.pt")
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(t.device.type == "cpu" for t in saved["model"].values())
+    loaded = GRACE.load(tmp_path / "model.pt", threads=1, device="cpu")
+    assert loaded.device == torch.device("cpu")
+    assert all(p.device.type == "cpu" for p in loaded.net.parameters())
+    history = [toy.items[0], toy.items[1]]
+    assert [r.item_id for r in loaded.recommend(history, k=3)] == \
+        [r.item_id for r in model.recommend(history, k=3)]
