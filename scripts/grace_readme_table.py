@@ -46,6 +46,10 @@ def _variant(config: dict) -> str:
         parts.append(f"{config['attention']} attention")
     if config["attribute_tokens"] == 0:
         parts.append("no attribute tokens")
+    elif config["attribute_tokens"] != CPU.attribute_tokens:
+        n = config["attribute_tokens"]
+        parts.append(("JSA, " if config["attention"] == "jsa" else "")
+                     + f"{n} attribute token{'s' if n > 1 else ''}")
     name = "GRACE-style" + (f" ({', '.join(parts)})" if parts else " (JSA, attribute tokens)")
     if config["max_minutes"] is None:
         name += " [gpu budget]"
@@ -90,6 +94,7 @@ def rows(dataset: str, version: str) -> list[str]:
                 if {k: cfg[k] for k in SIZE} != VERSIONS[version]:
                     continue
                 rank = (1 + (cfg["attention"] != "jsa") + 2 * (cfg["attribute_tokens"] == 0)
+                        + 2.5 * (cfg["attribute_tokens"] not in (0, CPU.attribute_tokens))
                         + 4 * (cfg["patience"] != CPU.patience))
                 ordered.append((rank, _variant(cfg), metrics, report, model, run_id))
     for _, name, metrics, report, model, run_id in sorted(ordered, key=lambda r: r[0]):
