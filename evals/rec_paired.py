@@ -21,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from aisle.evals.metrics import hit_at_k, ndcg_at_k
+from aisle.evals.rec_suite import bootstrap_chunked, metric_values
 from aisle.evals.reproduce import rebuild_suite
 from aisle.evals.runner import EvalRunner
-from aisle.evals.text_metrics import paired_bootstrap
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10")
@@ -45,12 +44,6 @@ def stored_ranks(folder: Path, model: str, data: Path) -> dict[str, int | None]:
         raise SystemExit(f"no stored answers of {model!r} for {folder.name}; models in the "
                          f"run: {', '.join(kept['metrics'])}")
     return {u: r for v in stored.values() for u, r in zip(v["users"], v["ranks"], strict=True)}
-
-
-def values(ranks: list[int | None], metric: str) -> np.ndarray:
-    name, _, k_text = metric.partition("@")
-    score = ndcg_at_k if name == "ndcg" else hit_at_k
-    return np.array([score(r, int(k_text)) for r in ranks], dtype=np.float64)
 
 
 def relative(a: np.ndarray, b: np.ndarray, seed: int = 0, chunk: int = 50) -> dict[str, float]:
@@ -84,15 +77,17 @@ def compare(a_dir: Path, b_dir: Path, model_a: str, model_b: str, data: Path
                            "b": {"run": b_dir.name, "model": model_b},
                            "users": len(users), "n_boot": N_BOOT, "metrics": {}}
     for metric in METRICS:
-        a = values([ra[u] for u in users], metric)
-        b = values([rb[u] for u in users], metric)
-        diff = paired_bootstrap(a.tolist(), b.tolist(), n_boot=N_BOOT)
+        a = np.array(metric_values([ra[u] for u in users], metric))
+        b = np.array(metric_values([rb[u] for u in users], metric))
+        # Resampling the per-user differences resamples the same users for both runs;
+        # drawn in chunks, so 35k users x 2,000 resamples never sit in memory at once.
+        diff = bootstrap_chunked((a - b).tolist(), n_boot=N_BOOT)
         out["metrics"][metric] = {
             "a": float(a.mean()), "b": float(b.mean()),
             "difference": {"mean": diff.mean, "ci_low": diff.low, "ci_high": diff.high},
             "relative": relative(a, b),
-            "users_a_better": diff.wins, "users_equal": diff.ties,
-            "users_b_better": diff.losses}
+            "users_a_better": int((a > b).sum()), "users_equal": int((a == b).sum()),
+            "users_b_better": int((a < b).sum())}
     return out
 
 

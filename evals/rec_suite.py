@@ -49,7 +49,8 @@ from aisle.tools.recommenders import (
 )
 
 __all__ = ["BATCH_USERS", "PUBLISHED", "REC_EVAL_VERSION", "RecEvalConfig", "RecSuite",
-           "UserBatch", "bootstrap_chunked", "rank_metrics", "rebuild_rec_suite"]
+           "UserBatch", "bootstrap_chunked", "metric_values", "rank_metrics",
+           "rebuild_rec_suite"]
 
 REC_EVAL_VERSION = 1
 """Bump when what a stored answer means changes (ranking rule, protocol)."""
@@ -347,6 +348,23 @@ def bootstrap_chunked(values: Sequence[float], *, n_boot: int = 2000, level: flo
                     float(np.quantile(means, 1.0 - alpha)))
 
 
+def metric_values(ranks: Sequence[int | None], name: str) -> list[float]:
+    """Each user's `recall@k` (= hit@k) or `ndcg@k` from its 1-based rank (None: a miss).
+
+    Raises:
+        ValueError: a metric other than recall@k or ndcg@k.
+
+    Example:
+        >>> metric_values([1, None, 12], "recall@10")
+        [1.0, 0.0, 0.0]
+    """
+    metric, _, k_text = name.partition("@")
+    if metric not in ("ndcg", "recall") or not k_text.isdigit():
+        raise ValueError(f"unknown metric {name!r}; use recall@k or ndcg@k")
+    score = ndcg_at_k if metric == "ndcg" else hit_at_k
+    return [score(r, int(k_text)) for r in ranks]
+
+
 def rank_metrics(ranks: Sequence[int | None], names: Sequence[str], *, seed: int = 0
                  ) -> dict[str, Any]:
     """`recall@k` (= hit@k: one target per user) and `ndcg@k` of 1-based ranks (None: a
@@ -360,15 +378,7 @@ def rank_metrics(ranks: Sequence[int | None], names: Sequence[str], *, seed: int
     out: dict[str, Any] = {"n_users": len(ranks)}
     ci: dict[str, list[float]] = {}
     for name in names:
-        metric, _, k_text = name.partition("@")
-        k = int(k_text)
-        if metric == "ndcg":
-            values = [ndcg_at_k(r, k) for r in ranks]
-        elif metric == "recall":
-            values = [hit_at_k(r, k) for r in ranks]
-        else:
-            raise ValueError(f"unknown metric {name!r}; use recall@k or ndcg@k")
-        interval = bootstrap_chunked(values, seed=seed)
+        interval = bootstrap_chunked(metric_values(ranks, name), seed=seed)
         out[name] = interval.mean
         ci[name] = [interval.low, interval.high]
     out["ci95"] = ci
